@@ -3,6 +3,7 @@
 // colon-separated FLAS_FIXTURES) is scanned for sets by file name, so a new set is a dropped-in file,
 // not a code change. A set is named by its tag: `gemma2_<tag>_fixtures.safetensors` -> tag.
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
@@ -60,16 +61,24 @@ class SetReport {
  public:
   SetReport(std::string group, std::string tag) : group_(std::move(group)), tag_(std::move(tag)) {}
   void pass(int n = 1) { passed_ += n; }
+  // A compared quantity: counts as passed when within `bound`; the worst ratio seen is printed.
+  bool check(double diff, double bound) {
+    worst_ = std::max(worst_, diff);
+    diff <= bound ? pass() : fail();
+    return diff <= bound;
+  }
   void fail(int n = 1) { failed_ += n; }
   int passed() const { return passed_; }
   ~SetReport() {
-    std::printf("[%s %s] %d checks passed, %d failed\n", group_.c_str(), tag_.c_str(), passed_, failed_);
+    std::printf("[%s %s] %d checks passed, %d failed (worst max|d|/max|ref| %.2e)\n", group_.c_str(), tag_.c_str(),
+                passed_, failed_, worst_);
     std::fflush(stdout);
   }
 
  private:
   std::string group_, tag_;
   int passed_ = 0, failed_ = 0;
+  double worst_ = 0;
 };
 
 }  // namespace flas::testing

@@ -1,0 +1,17 @@
+#pragma once
+// Each subcommand registers its flags on the app and runs when chosen.
+#include <CLI/CLI.hpp>
+
+#include "flas/backends/scalar.hpp"
+#if __has_include("flas/backends/cpu.hpp")
+#include "flas/backends/cpu.hpp"
+namespace flas::cli { using HostBackend = flas::CpuBackend; }
+#else
+namespace flas::cli { using HostBackend = flas::ScalarBackend<float>; }
+#endif
+
+namespace flas::cli {
+
+void add_generate(CLI::App& app);
+
+}  // namespace flas::cli
