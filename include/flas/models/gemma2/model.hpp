@@ -88,7 +88,8 @@ class Model {
     TokenLayout at{pos, past, cache.capacity, cache.valid.data()};
     call_tap(tap, -1, h, at);
     for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
-      decoder_layer_forward<B>(cfg_, w_.layers[std::size_t(l)], cfg_.is_sliding(l), h, at, inv_freq_,
+      decoder_layer_forward<B>(cfg_, w_.layers[std::size_t(l)], cfg_.is_sliding(l) ? cfg_.sliding_window : 0, h, at,
+                               inv_freq_,
                                cache.k[std::size_t(l)], cache.v[std::size_t(l)]);
       call_tap(tap, l, h, at);
     }

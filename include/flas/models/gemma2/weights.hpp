@@ -10,9 +10,19 @@
 
 namespace flas::gemma2 {
 
+// Bias-free attention projections, [out, in] as HF stores them (the FLAS flow reuses this).
+struct AttentionWeights {
+  Tensor q_proj, k_proj, v_proj, o_proj;
+};
+// Gemma gated MLP: down(gelu_tanh(gate·x) ⊙ up·x).
+struct MlpWeights {
+  Tensor gate_proj, up_proj, down_proj;
+};
+
 struct LayerWeights {
-  Tensor input_norm, q_proj, k_proj, v_proj, o_proj, post_attn_norm;
-  Tensor pre_ff_norm, gate_proj, up_proj, down_proj, post_ff_norm;
+  Tensor input_norm, post_attn_norm, pre_ff_norm, post_ff_norm;
+  AttentionWeights attn;
+  MlpWeights mlp;
 };
 
 struct Weights {
@@ -51,15 +61,15 @@ inline Weights load_weights(const io::Checkpoint& ckpt, const Config& c) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     LayerWeights L;
     L.input_norm = w(p + "input_layernorm.weight", {H});
-    L.q_proj = w(p + "self_attn.q_proj.weight", {qd, H});
-    L.k_proj = w(p + "self_attn.k_proj.weight", {kvd, H});
-    L.v_proj = w(p + "self_attn.v_proj.weight", {kvd, H});
-    L.o_proj = w(p + "self_attn.o_proj.weight", {H, qd});
+    L.attn.q_proj = w(p + "self_attn.q_proj.weight", {qd, H});
+    L.attn.k_proj = w(p + "self_attn.k_proj.weight", {kvd, H});
+    L.attn.v_proj = w(p + "self_attn.v_proj.weight", {kvd, H});
+    L.attn.o_proj = w(p + "self_attn.o_proj.weight", {H, qd});
     L.post_attn_norm = w(p + "post_attention_layernorm.weight", {H});
     L.pre_ff_norm = w(p + "pre_feedforward_layernorm.weight", {H});
-    L.gate_proj = w(p + "mlp.gate_proj.weight", {I, H});
-    L.up_proj = w(p + "mlp.up_proj.weight", {I, H});
-    L.down_proj = w(p + "mlp.down_proj.weight", {H, I});
+    L.mlp.gate_proj = w(p + "mlp.gate_proj.weight", {I, H});
+    L.mlp.up_proj = w(p + "mlp.up_proj.weight", {I, H});
+    L.mlp.down_proj = w(p + "mlp.down_proj.weight", {H, I});
     L.post_ff_norm = w(p + "post_feedforward_layernorm.weight", {H});
     out.layers.push_back(std::move(L));
   }

@@ -135,9 +135,9 @@ struct ScalarBackend {
                         const nn::AttentionParams& p) {
     const std::int64_t B = q.dim(0), Sq = q.dim(1), nH = q.dim(2), hd = q.dim(3);
     const std::int64_t cap = k.dim(1), nKV = k.dim(2), Sk = p.kv_len < 0 ? cap : p.kv_len;
-    FLAS_CHECK(nKV > 0 && nH % nKV == 0 && k.dim(3) == hd && v.shape() == k.shape() && Sk <= cap && Sk >= Sq,
+    FLAS_CHECK(nKV > 0 && nH % nKV == 0 && k.dim(3) == hd && v.shape() == k.shape() && Sk <= cap && (Sk >= Sq || !p.causal),
                "attention: q ", q.shape(), ", k ", k.shape(), ", v ", v.shape(), ", kv_len ", Sk, " do not fit");
-    const std::int64_t group = nH / nKV, past = Sk - Sq;
+    const std::int64_t group = nH / nKV, past = p.causal ? Sk - Sq : 0;  // cross-attention: no past
     const T* qp = q.data<T>();
     const T* kp = k.data<T>();
     const T* vp = v.data<T>();
@@ -156,7 +156,7 @@ struct ScalarBackend {
             if (p.softcap > 0) sc = T(p.softcap) * std::tanh(sc / T(p.softcap));
             const bool pad = p.key_valid && !p.key_valid[b * cap + j];
             const bool future = p.causal && j > qi;
-            const bool outside = p.window > 0 && qi - j >= p.window;
+            const bool outside = p.causal && p.window > 0 && qi - j >= p.window;
             switch (p.rule) {
               case nn::MaskRule::hf_min:
                 if (pad || future || outside) sc = T(nn::hf_mask_value);
