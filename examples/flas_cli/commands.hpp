@@ -13,5 +13,7 @@ namespace flas::cli { using HostBackend = flas::ScalarBackend<float>; }
 namespace flas::cli {
 
 void add_generate(CLI::App& app);
+void add_steer(CLI::App& app);
+void add_chat(CLI::App& app);
 
 }  // namespace flas::cli

@@ -8,6 +8,8 @@ int main(int argc, char** argv) {
   CLI::App app{"flas — flow-based activation steering for Gemma-2 models"};
   app.require_subcommand(1);
   flas::cli::add_generate(app);
+  flas::cli::add_steer(app);
+  flas::cli::add_chat(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

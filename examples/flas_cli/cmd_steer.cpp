@@ -1,0 +1,50 @@
+// flas steer: one steered reply (optionally beside the unsteered one).
+#include <cstdio>
+
+#include "steering_session.hpp"
+
+namespace flas::cli {
+
+namespace {
+struct SteerArgs {
+  std::string model_dir, flow, prompt, solver = "euler";
+  SteerSettings s;
+  bool compare = false;
+};
+
+void run_steer(SteerArgs a) {
+  FLAS_CHECK(a.solver == "euler", "--solver ", a.solver, ": only 'euler' is available in this build");
+  SteeringSession session(a.model_dir, a.flow, a.s.layer);
+  if (a.s.steps <= 0) a.s.steps = session.meta().steps;
+  if (a.compare) {
+    SteerSettings off = a.s;
+    off.flowtime = 0;
+    std::printf("== unsteered (T = 0) ==\n");
+    session.reply(a.prompt, off, stdout);
+    std::printf("\n== steered: \"%s\" (T = %g, N = %d) ==\n", a.s.concept_text.c_str(), double(a.s.flowtime), a.s.steps);
+  }
+  session.reply(a.prompt, a.s, stdout);
+  std::printf("\n");
+}
+}  // namespace
+
+void add_steer(CLI::App& app) {
+  auto a = std::make_shared<SteerArgs>();
+  a->s.steps = 0;
+  auto* cmd = app.add_subcommand("steer", "Generate a reply steered towards a concept by a FLAS flow");
+  cmd->add_option("--model", a->model_dir, "Hugging Face model folder")->required();
+  cmd->add_option("--flow", a->flow, "Flow checkpoint (.safetensors; its .json beside it gives layer, steps, T)")->required();
+  cmd->add_option("--concept", a->s.concept_text, "The concept to steer towards, as text")->required();
+  cmd->add_option("--flowtime", a->s.flowtime, "Flow time T (steering strength); 0 = unsteered")->capture_default_str();
+  cmd->add_option("--prompt", a->prompt, "The user's message")->required();
+  cmd->add_option("--steps", a->s.steps, "Integration steps N (default: the flow's)");
+  cmd->add_option("--solver", a->solver, "Fixed-step solver")->check(CLI::IsMember({"euler", "midpoint", "rk4"}))->capture_default_str();
+  cmd->add_option("--layer", a->s.layer, "Steering layer (default: the flow's)");
+  cmd->add_option("--max-new-tokens", a->s.max_new_tokens, "Most tokens to generate")->capture_default_str();
+  cmd->add_option("--temperature", a->s.temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
+  cmd->add_option("--seed", a->s.seed, "Random seed for sampling")->capture_default_str();
+  cmd->add_flag("--compare", a->compare, "Print the unsteered reply first, then the steered one");
+  cmd->callback([a] { run_steer(*a); });
+}
+
+}  // namespace flas::cli

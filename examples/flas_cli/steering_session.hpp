@@ -1,0 +1,87 @@
+#pragma once
+// What `flas steer` and `flas chat` share: a base model, its tokenizer and a flow, and one call that
+// generates for a prompt with a concept at a flow time (T = 0: unsteered).
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "commands.hpp"
+#include "flas/condition/concept_encoder.hpp"
+#include "flas/field/flas_flow.hpp"
+#include "flas/field/flow_checkpoint.hpp"
+#include "flas/generate/generate.hpp"
+#include "flas/io/chat_template.hpp"
+#include "flas/io/tokenizer.hpp"
+#include "flas/models/gemma2/flow_steering.hpp"
+#include "flas/models/gemma2/model.hpp"
+
+namespace flas::cli {
+
+struct SteerSettings {
+  std::string concept_text;
+  float flowtime = 2.0f;
+  int steps = 3;
+  int layer = -1;
+  float temperature = 0.0f;
+  std::uint64_t seed = 0;
+  std::int64_t max_new_tokens = 96;
+};
+
+class SteeringSession {
+ public:
+  SteeringSession(const std::string& model_dir, const std::string& flow_file, int layer_override)
+      : model_(gemma2::Model<HostBackend>::load(model_dir)), tok_(io::Tokenizer::load(model_dir)) {
+    const auto meta_file = field::flow_meta_path(flow_file);
+    if (std::filesystem::exists(meta_file)) meta_ = field::read_flow_meta(meta_file);
+    if (layer_override >= 0) meta_.layer = layer_override;
+    FLAS_CHECK(meta_.layer >= 0, flow_file, ": the steering layer is unknown: give --layer, or put {\"layer\": L} in ",
+               meta_file.string());
+    FLAS_CHECK(meta_.layer < model_.config().num_hidden_layers, flow_file, ": steering layer ", meta_.layer,
+               " does not exist in a model of ", model_.config().num_hidden_layers, " layers");
+    flow_.emplace(model_.config(), model_.inv_freq(), field::load_flow_weights(flow_file, model_.config()));
+  }
+
+  const field::FlowMeta& meta() const { return meta_; }
+  const io::Tokenizer& tokenizer() const { return tok_; }
+
+  // Streams the reply to `out` (nullptr: silent) and returns it.
+  std::string reply(const std::string& prompt, const SteerSettings& s, std::FILE* out) {
+    const auto ids = io::encode_chat(tok_, prompt, model_.config().bos_token_id);
+    GenerateOptions opt;
+    opt.max_new_tokens = s.max_new_tokens;
+    opt.sampling = {s.temperature, 0, 1.0f, s.seed};
+    std::string text;
+    const auto& cfg = model_.config();
+    opt.on_token = [&](std::int64_t, std::int64_t t) {
+      if (cfg.is_eos(t)) return;
+      const std::string piece = tok_.decode_piece(t);
+      text += piece;
+      if (out) {
+        std::fputs(piece.c_str(), out);
+        std::fflush(out);
+      }
+    };
+    GenerateResult r;
+    if (s.flowtime == 0.0f) {
+      r = generate(model_, {ids}, opt, gemma2::NoTap{});
+    } else {
+      auto [cids, cmask] = condition::tokenize_concepts(tok_, {s.concept_text}, cfg.bos_token_id, cfg.pad_token_id);
+      const auto concepts = condition::encode_concepts(model_, cids, cmask, meta_.concept_layers);
+      gemma2::FlowSteering<HostBackend, field::FlasFlow<HostBackend>> tap(
+          *flow_, flow_->condition(concepts), {s.layer >= 0 ? s.layer : meta_.layer, s.steps, {s.flowtime}, {}, 1.0f});
+      r = generate(model_, {ids}, opt, tap);
+    }
+    std::fprintf(stderr, "\n[flas] %s: %lld prompt tokens in %.1f ms; %zu new tokens at %.1f tok/s (T = %g, N = %d)\n",
+                 HostBackend::name, static_cast<long long>(r.prompt_tokens), r.prefill_seconds * 1e3, r.tokens[0].size(),
+                 double(r.decode_steps) / std::max(r.decode_seconds, 1e-9), double(s.flowtime), s.steps);
+    return text;
+  }
+
+ private:
+  gemma2::Model<HostBackend> model_;
+  io::Tokenizer tok_;
+  field::FlowMeta meta_;
+  std::optional<field::FlasFlow<HostBackend>> flow_;
+};
+
+}  // namespace flas::cli
