@@ -9,6 +9,7 @@
 
 #include "flas/condition/concept_encoder.hpp"
 #include "flas/condition/cross_attention.hpp"
+#include "flas/condition/pooled_concept.hpp"
 #include "flas/condition/time_embedding.hpp"
 #include "flas/field/flow_weights.hpp"
 #include "flas/models/gemma2/attention.hpp"
@@ -21,7 +22,8 @@ class FlasFlow {
  public:
   // Concept keys/values of every block's cross-attention, one concept per batch row.
   struct Conditioning {
-    std::vector<condition::ConceptKV<B>> per_block;
+    std::vector<condition::ConceptKV<B>> per_block;  // cross-attention
+    std::vector<tensor_t<B>> pooled;                  // pooled-additive: N_post(W_p·mean(C)) [B, H] per block
   };
   // Self-attention KV caches of one evaluation slot: per block, K and V [B, capacity, nKV, hd].
   struct SlotCache {
@@ -45,9 +47,18 @@ class FlasFlow {
 
   Conditioning condition(const condition::EncodedConcepts<B>& per_row) const {
     Conditioning c;
-    if (!w_.switches.cross_attn) return c;
-    for (const auto& blk : w_.blocks)
-      c.per_block.push_back(condition::concept_keys_values<B>(blk.cross, heads(), eps(), per_row, inv_freq_));
+    if (w_.switches.cross_attn)
+      for (const auto& blk : w_.blocks)
+        c.per_block.push_back(condition::concept_keys_values<B>(blk.cross, heads(), eps(), per_row, inv_freq_));
+    if (w_.switches.pooled) {
+      const auto mean = condition::masked_mean<B>(per_row);
+      for (const auto& blk : w_.blocks) {
+        auto p = gemma2::new_activation<B>(mean.shape());
+        B::linear(mean, blk.concept_proj, nullptr, p);
+        B::rms_norm(p, blk.post_cross_norm, eps(), p);
+        c.pooled.push_back(p);
+      }
+    }
     return c;
   }
 
@@ -87,6 +98,12 @@ class FlasFlow {
         B::rms_norm(a, blk.post_cross_norm, eps(), a);
         B::add_gated(x, blk.cross_gate, a);
       }
+      if (w_.switches.pooled)
+        for (std::int64_t b = 0; b < Bn; ++b)
+          for (std::int64_t s = 0; s < S; ++s) {
+            auto row = x[b][s];
+            B::add_gated(row, blk.cross_gate, cond.pooled.at(i)[b]);
+          }
       if (w_.switches.self_attn) {
         B::rms_norm(x, blk.pre_sa_norm, eps(), n);
         auto a = gemma2::cached_self_attention<B>(blk.self_attn, heads(), self_attention_rule(), n, at, inv_freq_,

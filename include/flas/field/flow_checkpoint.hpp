@@ -66,6 +66,9 @@ inline FlowWeights load_flow_weights(const std::filesystem::path& file, const ge
   w.switches.cross_attn = f.contains("blocks.0.cross_attn.q_proj.weight");
   w.switches.self_attn = f.contains("blocks.0.self_attn.q_proj.weight");
   w.switches.mlp = f.contains("blocks.0.gate_proj.weight");
+  w.switches.pooled = f.contains("blocks.0.concept_proj.weight");
+  FLAS_CHECK(!(w.switches.pooled && w.switches.cross_attn), where,
+             ": has both cross-attention and pooled concept conditioning; a flow uses one");
   std::set<int> block_ids;
   const std::regex block_re(R"(^blocks\.(\d+)\.)");
   for (const auto& name : f.names()) {
@@ -110,7 +113,8 @@ inline void save_flow(const std::filesystem::path& file, FlowWeights& w, const F
                    {"time_conditioned", w.switches.time},
                    {"cross_attn", w.switches.cross_attn},
                    {"self_attn", w.switches.self_attn},
-                   {"mlp", w.switches.mlp}};
+                   {"mlp", w.switches.mlp},
+                   {"conditioning", w.switches.cross_attn ? "cross_attention" : w.switches.pooled ? "pooled_additive" : "none"}};
   const std::string text = j.dump(1) + "\n";
   io::write_file_atomically(flow_meta_path(file), {std::as_bytes(std::span<const char>(text.data(), text.size()))});
 }

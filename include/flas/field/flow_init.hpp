@@ -44,6 +44,7 @@ inline FlowWeights init_flow(const gemma2::Config& c, const gemma2::Weights& bas
   FLAS_CHECK(layer >= 0 && layer < c.num_hidden_layers, "flow init: layer ", layer, " is outside 0..",
              c.num_hidden_layers - 1);
   FLAS_CHECK(opt.blocks >= 1, "flow init: at least one block, got ", opt.blocks);
+  FLAS_CHECK(!(opt.switches.cross_attn && opt.switches.pooled), "flow init: choose cross-attention or pooled conditioning, not both");
   std::mt19937_64 rng(opt.seed);
   FlowWeights w;
   w.switches = opt.switches;
@@ -57,7 +58,7 @@ inline FlowWeights init_flow(const gemma2::Config& c, const gemma2::Weights& bas
     else if (name == "time_embed.mlp.0.weight") t = detail::torch_default(s, rng);
     else if (name == "time_embed.mlp.0.bias") t = detail::uniform(s, 1.0f / std::sqrt(float(condition::time_frequency_dim)), rng);
     else if (has("time_embed.mlp.2")) t = detail::filled(s, 0.0f);
-    else if (has("cross_attn.") && ends("proj.weight")) t = detail::torch_default(s, rng);
+    else if ((has("cross_attn.") && ends("proj.weight")) || ends("concept_proj.weight")) t = detail::torch_default(s, rng);
     else if (has("cross")) t = detail::filled(s, 0.0f);  // pre/post cross norms and q/k norms
     else if (!opt.from_base_layer && ends("proj.weight")) t = detail::xavier(s, rng);
     else if (!opt.from_base_layer) t = detail::filled(s, 0.0f);  // norms of a Xavier flow: (1 + 0)

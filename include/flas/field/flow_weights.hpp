@@ -12,14 +12,17 @@
 
 namespace flas::field {
 
+// Concept conditioning (one of): cross-attention (FLAS), pooled-additive (the masked mean of the
+// concept states, projected and added — an ablation), or none when both are off.
 struct FlowSwitches {
-  bool time = true, cross_attn = true, self_attn = true, mlp = true;
+  bool time = true, cross_attn = true, self_attn = true, mlp = true, pooled = false;
   friend bool operator==(const FlowSwitches&, const FlowSwitches&) = default;
 };
 
 struct FlowBlockWeights {
   Tensor pre_cross_norm, post_cross_norm, cross_gate;
   condition::CrossAttentionWeights cross;
+  Tensor concept_proj;  // pooled-additive conditioning: [H, H]
   Tensor pre_sa_norm, post_sa_norm, self_attn_gate;
   gemma2::AttentionWeights self_attn;
   Tensor pre_mlp_norm, post_mlp_norm, mlp_gate;
@@ -57,6 +60,11 @@ void for_each_flow_parameter(Weights& w, Visit&& visit) {
       visit(p + "post_cross_norm.weight", b.post_cross_norm);
       visit(p + "cross_gate", b.cross_gate);
     }
+    if (w.switches.pooled) {
+      visit(p + "concept_proj.weight", b.concept_proj);
+      visit(p + "post_cross_norm.weight", b.post_cross_norm);
+      visit(p + "cross_gate", b.cross_gate);
+    }
     if (w.switches.self_attn) {
       visit(p + "pre_sa_norm.weight", b.pre_sa_norm);
       visit(p + "self_attn.q_proj.weight", b.self_attn.q_proj);
@@ -77,6 +85,14 @@ void for_each_flow_parameter(Weights& w, Visit&& visit) {
   }
 }
 
+// A deep copy: FlowWeights copies share their tensors' bytes (tensors are shared handles), so an
+// edited variant of a flow must be cloned first.
+inline FlowWeights clone_flow_weights(const FlowWeights& w) {
+  FlowWeights out = w;
+  for_each_flow_parameter(out, [](const std::string&, Tensor& t) { t = clone(t); });
+  return out;
+}
+
 // The shape every parameter must have for a base model config.
 inline Shape expected_flow_shape(const std::string& name, const gemma2::Config& c) {
   const std::int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
@@ -88,6 +104,7 @@ inline Shape expected_flow_shape(const std::string& name, const gemma2::Config& 
   if (ends("q_proj.weight")) return {qd, H};
   if (ends("k_proj.weight") || ends("v_proj.weight")) return {kvd, H};
   if (ends("o_proj.weight")) return {H, qd};
+  if (ends("concept_proj.weight")) return {H, H};
   if (ends("gate_proj.weight") || ends("up_proj.weight")) return {I, H};
   if (ends("down_proj.weight")) return {H, I};
   return {H};  // norms, gates, biases
