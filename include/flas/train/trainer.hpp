@@ -1,0 +1,217 @@
+#pragma once
+// The training loop: micro-batches with a flow time T ~ U[t_min, t_max] each, gradients accumulated
+// over grad_accum micro-batches and averaged, clipped to a global norm, one AdamW step at the
+// scheduled rate; validation every val_every steps with early stopping on its loss; a resumable state
+// after every validation (and at the end). Generic over the loss: LossFn(flow, batch, grads*) returns
+// LossParts and accumulates dLoss/dθ into grads (FlowWeights of F32 tensors) when given.
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <span>
+
+#include "flas/field/flow_checkpoint.hpp"
+#include "flas/field/flow_weights.hpp"
+#include "flas/io/safetensors.hpp"
+#include "flas/train/adamw.hpp"
+#include "flas/train/lr_schedule.hpp"
+#include "flas/train/train_state.hpp"
+
+namespace flas::train {
+
+struct TrainerOptions {
+  std::int64_t steps = 100;  // optimiser steps
+  std::size_t batch_size = 4;
+  int grad_accum = 1;
+  LrSchedule lr;
+  AdamWOptions adam;
+  double clip_norm = 1.0;
+  float t_min = 0.5f, t_max = 2.0f;
+  int euler_steps = 3;
+  std::int64_t val_every = 0;  // 0: validate only at the end
+  std::int64_t patience = 0;   // 0: no early stopping
+  std::filesystem::path out_dir;  // empty: no checkpoints
+  bool resume = false;
+  std::uint64_t seed = 0;
+  bool progress = true;
+  std::int64_t stop_after = -1;  // tests: stop (as if killed) after this many steps of this run
+};
+
+struct Validation {
+  double loss = 0;  // what early stopping watches (lower is better)
+  std::string text; // printed
+};
+
+struct TrainSummary {
+  std::int64_t steps = 0;
+  double last_loss = 0;
+  Validation last_validation;
+  bool stopped_early = false;
+};
+
+template <class Flow, class Batch, class LossFn>
+class Trainer {
+ public:
+  using BatchMaker = std::function<Batch(std::span<const std::size_t>)>;
+  using Validator = std::function<Validation(const Flow&)>;
+
+  Trainer(Flow& flow, LossFn loss, BatchMaker make_batch, std::vector<std::size_t> train_rows, TrainerOptions o)
+      : flow_(flow), loss_(std::move(loss)), make_batch_(std::move(make_batch)), rows_(std::move(train_rows)),
+        o_(std::move(o)), adam_(o_.adam) {
+    FLAS_CHECK(rows_.size() >= o_.batch_size && o_.batch_size > 0, "trainer: ", rows_.size(),
+               " training samples cannot fill a batch of ", o_.batch_size);
+    FLAS_CHECK(o_.grad_accum >= 1 && o_.t_min <= o_.t_max && o_.t_min >= 0, "trainer: bad options (grad_accum ",
+               o_.grad_accum, ", T range [", o_.t_min, ", ", o_.t_max, "])");
+    if (!o_.out_dir.empty()) std::filesystem::create_directories(o_.out_dir);
+    p_.rng.seed(o_.seed);
+    new_epoch();
+    p_.epoch = 0;
+    if (o_.resume && !o_.out_dir.empty()) load_state();
+  }
+
+  const TrainProgress& progress() const { return p_; }
+
+  TrainSummary run(const Validator& validate) {
+    TrainSummary sum;
+    auto grads = field::clone_flow_weights(flow_.weights());
+    const auto t_start = std::chrono::steady_clock::now();
+    const std::int64_t first = p_.step;
+    std::int64_t tokens = 0, run_steps = 0;
+    while (p_.step < o_.steps) {
+      field::for_each_flow_parameter(grads, [](const std::string&, Tensor& g) { std::fill_n(g.data<float>(), g.numel(), 0.0f); });
+      double loss = 0;
+      for (int a = 0; a < o_.grad_accum; ++a) {
+        Batch b = make_batch_(next_rows());
+        b.flowtime = std::uniform_real_distribution<float>(o_.t_min, o_.t_max)(p_.rng);
+        b.steps = o_.euler_steps;
+        const auto parts = loss_(flow_, b, &grads);
+        loss += parts.loss / o_.grad_accum;
+        tokens += parts.tokens;
+      }
+      field::for_each_flow_parameter(grads, [&](const std::string&, Tensor& g) {
+        float* p = g.data<float>();
+        for (std::int64_t i = 0; i < g.numel(); ++i) p[i] /= float(o_.grad_accum);
+      });
+      const double norm = clip_grad_norm(
+          [&](auto&& f) { field::for_each_flow_parameter(grads, [&](const std::string&, Tensor& g) { f(g); }); },
+          o_.clip_norm);
+      const double lr = o_.lr.at(p_.step);
+      adam_.begin_step();
+      std::vector<Tensor*> gs;
+      field::for_each_flow_parameter(grads, [&](const std::string&, Tensor& g) { gs.push_back(&g); });
+      std::size_t i = 0;
+      field::for_each_flow_parameter(flow_.weights(),
+                                     [&](const std::string& name, Tensor& w) { adam_.update(name, w, *gs[i++], lr); });
+      ++p_.step;
+      ++run_steps;
+      sum.last_loss = loss;
+      if (o_.progress) print_progress(loss, norm, lr, tokens, t_start, first);
+      const bool last = p_.step == o_.steps;
+      if ((o_.val_every > 0 && p_.step % o_.val_every == 0) || last) {
+        sum.last_validation = validate(flow_);
+        if (o_.progress) std::fprintf(stderr, "\n[flas train] step %lld: %s\n", (long long)p_.step, sum.last_validation.text.c_str());
+        if (sum.last_validation.loss < p_.best_val) {
+          p_.best_val = sum.last_validation.loss;
+          p_.evals_without_improvement = 0;
+          if (!o_.out_dir.empty()) field::save_flow(o_.out_dir / "best_flow.safetensors", flow_.weights(), meta_);
+        } else {
+          ++p_.evals_without_improvement;
+        }
+        if (!o_.out_dir.empty()) save_state();
+        if (o_.patience > 0 && p_.evals_without_improvement >= o_.patience) {
+          sum.stopped_early = true;
+          break;
+        }
+      }
+      if (o_.stop_after >= 0 && run_steps >= o_.stop_after) {
+        if (!o_.out_dir.empty()) save_state();
+        break;
+      }
+    }
+    sum.steps = p_.step;
+    return sum;
+  }
+
+  void set_meta(field::FlowMeta m) { meta_ = std::move(m); }
+
+ private:
+  void new_epoch() {
+    p_.order = rows_;
+    std::shuffle(p_.order.begin(), p_.order.end(), p_.rng);
+    p_.cursor = 0;
+    ++p_.epoch;
+  }
+  // The next batch_size rows; the last incomplete batch of an epoch is dropped (drop_last).
+  std::vector<std::size_t> next_rows() {
+    if (std::size_t(p_.cursor) + o_.batch_size > p_.order.size()) new_epoch();
+    std::vector<std::size_t> out(p_.order.begin() + p_.cursor, p_.order.begin() + p_.cursor + std::ptrdiff_t(o_.batch_size));
+    p_.cursor += std::int64_t(o_.batch_size);
+    return out;
+  }
+
+  void save_state() {
+    commit_state_folder(o_.out_dir, p_.step, [&](const std::filesystem::path& dir) {
+      std::vector<std::pair<std::string, Tensor>> params, m, v;
+      field::for_each_flow_parameter(flow_.weights(), [&](const std::string& n, Tensor& t) {
+        params.emplace_back(n, t);
+        m.emplace_back(n, moment_or_zero(adam_.first_moments(), n, t));
+        v.emplace_back(n, moment_or_zero(adam_.second_moments(), n, t));
+      });
+      io::save_safetensors(dir / "flow.safetensors", params);
+      io::save_safetensors(dir / "adam_m.safetensors", m);
+      io::save_safetensors(dir / "adam_v.safetensors", v);
+      auto j = progress_to_json(p_);
+      j["adam_steps"] = adam_.steps_taken();
+      write_text_atomically(dir / "state.json", j.dump() + "\n");
+    });
+  }
+
+  void load_state() {
+    const auto dir = latest_state_folder(o_.out_dir);
+    if (dir.empty()) return;  // nothing to resume: a fresh run
+    const auto where = (dir / "state.json").string();
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_text(dir / "state.json"));
+    } catch (const nlohmann::json::exception& e) {
+      fail(where, ": not valid JSON (", e.what(), ")");
+    }
+    p_ = progress_from_json(j, where);
+    adam_.set_steps_taken(j.value("adam_steps", p_.step));
+    const auto params = io::SafeTensorsFile::open(dir / "flow.safetensors");
+    const auto m = io::SafeTensorsFile::open(dir / "adam_m.safetensors");
+    const auto v = io::SafeTensorsFile::open(dir / "adam_v.safetensors");
+    field::for_each_flow_parameter(flow_.weights(), [&](const std::string& n, Tensor& t) {
+      t = clone(params.get(n, DType::F32, t.shape()));
+      adam_.first_moments()[n] = clone(m.get(n, DType::F32, t.shape()));
+      adam_.second_moments()[n] = clone(v.get(n, DType::F32, t.shape()));
+    });
+    if (o_.progress) std::fprintf(stderr, "[flas train] resumed from %s at step %lld\n", dir.string().c_str(), (long long)p_.step);
+  }
+
+  static Tensor moment_or_zero(std::map<std::string, Tensor>& store, const std::string& n, const Tensor& like) {
+    auto it = store.find(n);
+    return it == store.end() ? zeros(like.shape(), DType::F32) : it->second;
+  }
+
+  void print_progress(double loss, double norm, double lr, std::int64_t tokens,
+                      std::chrono::steady_clock::time_point t0, std::int64_t first) const {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double per_step = secs / double(std::max<std::int64_t>(p_.step - first, 1));
+    const double eta = per_step * double(o_.steps - p_.step);
+    const int width = 24, filled = int(double(width) * double(p_.step) / double(std::max<std::int64_t>(o_.steps, 1)));
+    std::fprintf(stderr, "\r[%s%s] step %lld/%lld  loss %.4f  |g| %.3f  lr %.2e  %.0f tok/s  ETA %.0fs   ",
+                 std::string(std::size_t(filled), '#').c_str(), std::string(std::size_t(width - filled), '.').c_str(),
+                 (long long)p_.step, (long long)o_.steps, loss, norm, lr, double(tokens) / std::max(secs, 1e-9), eta);
+  }
+
+  Flow& flow_;
+  LossFn loss_;
+  BatchMaker make_batch_;
+  std::vector<std::size_t> rows_;
+  TrainerOptions o_;
+  AdamW adam_;
+  TrainProgress p_;
+  field::FlowMeta meta_;
+};
+
+}  // namespace flas::train
