@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "flas/backends/scalar.hpp"
+#include "flas/backends/scalar_backward.hpp"
 #if __has_include("flas/backends/cpu.hpp")
 #include "flas/backends/cpu.hpp"
 namespace flas::cli { using HostBackend = flas::CpuBackend; }
@@ -15,5 +16,6 @@ namespace flas::cli {
 void add_generate(CLI::App& app);
 void add_steer(CLI::App& app);
 void add_chat(CLI::App& app);
+void add_train(CLI::App& app);
 
 }  // namespace flas::cli

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   flas::cli::add_generate(app);
   flas::cli::add_steer(app);
   flas::cli::add_chat(app);
+  flas::cli::add_train(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

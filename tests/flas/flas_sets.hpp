@@ -19,7 +19,8 @@ struct FlasSet {
   std::filesystem::path base_dir, flow, flow_noselfattn, steps;
 
   static FlasSet from(const FixtureSet& s) {
-    FlasSet f{s};
+    FlasSet f;
+    f.set = s;
     std::ifstream in(s.folder / ("flas_" + s.tag + "_fixtures.json"));
     const auto j = nlohmann::json::parse(in);
     f.layer = j.at("layer").get<int>();

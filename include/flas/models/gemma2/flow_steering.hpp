@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "flas/core/backend.hpp"
+#include "flas/models/gemma2/attention.hpp"
 #include "flas/models/gemma2/steering_tap.hpp"
 
 namespace flas::gemma2 {

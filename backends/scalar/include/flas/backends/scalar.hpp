@@ -184,6 +184,9 @@ struct ScalarBackend {
     std::copy(out_buf.begin(), out_buf.end(), out.data<T>());
   }
 
+#if defined(__GNUC__) && !defined(__clang__)
+  __attribute__((optimize("fp-contract=off")))  // h + dt·v rounded twice, as PyTorch does
+#endif
   static void axpy(Tensor& y, float a, const Tensor& x) {
     T* yp = y.data<T>();
     const T* xp = x.data<T>();

@@ -1,0 +1,161 @@
+// CpuBackend::linear — y[M, N] = x[M, K] · w[N, K]ᵀ (+ b), the op that dominates every forward.
+//
+// Three paths, chosen per call:
+//  - decode (M <= small_m_max): the streaming kernel of the best ISA; weight rows split over threads.
+//    Bandwidth-bound: each weight byte is read once per call.
+//  - prefill, exact: oneDNN f32 matmul. f32 weights go straight in; bf16 weights are widened tile by
+//    tile (per thread, into a thread-local L2-sized buffer) and each tile runs as its own
+//    single-threaded oneDNN matmul. No f32 copy of the model is ever kept.
+//  - prefill, Precision::bf16_activations with bf16 weights: x rounded to bf16, oneDNN bf16 matmul.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "flas/backends/cpu.hpp"
+#include "onednn_matmul.hpp"
+#include "op_checks.hpp"
+#include "small_gemm.hpp"
+
+namespace flas {
+namespace {
+
+using namespace cpu_detail;
+
+// bf16 weights are widened in tiles of kTileRows × kTileK (590 KB of f32, L2-sized); a weight row
+// longer than kTileK is split and the later parts accumulate into y. Measured at M = 128 against
+// 64/256/512 rows and 576/2304/full K (docs/cpu_backend.md): within ~5% of f32 weights.
+constexpr std::int64_t kTileRows = 128;
+constexpr std::int64_t kTileK = 1152;
+// Below this many weight elements a decode call is not worth waking a thread team.
+constexpr std::int64_t kParallelMinWeights = 1 << 15;
+
+const SmallGemmKernel& small_kernel() {
+#if defined(FLAS_CPU_X86)
+  switch (CpuBackend::kernel_isa()) {
+    case CpuBackend::KernelIsa::avx512: return small_gemm_avx512;
+    case CpuBackend::KernelIsa::avx2: return small_gemm_avx2;
+    case CpuBackend::KernelIsa::generic: break;
+  }
+#endif
+  return small_gemm_generic;
+}
+
+struct LinearArgs {
+  const float* x;
+  std::int64_t M, N, K;
+  const Tensor& w;
+  const float* bias;  // widened to f32, or nullptr
+  float* y;
+};
+
+void decode_linear(const LinearArgs& a) {
+  const SmallGemmKernel& k = small_kernel();
+  const bool bf16w = a.w.dtype() == DType::BF16;
+  const std::int64_t threads = a.N * a.K >= kParallelMinWeights ? omp_get_max_threads() : 1;
+  thread_local std::vector<float> packed;  // reused: decode calls this hundreds of times per token
+  for (std::int64_t m0 = 0; m0 < a.M; m0 += k.max_m) {
+    const std::int64_t mc = std::min(k.max_m, a.M - m0);
+    const float* x = a.x + m0 * a.K;
+    if (const std::int64_t size = k.packed_size(mc, a.K, bf16w); size > 0) {
+      packed.resize(std::size_t(size));
+      k.pack(x, mc, a.K, bf16w, packed.data());
+      x = packed.data();
+    }
+    const SmallGemm g{x, mc, a.K, a.w.raw(), bf16w, a.bias, a.y + m0 * a.N, a.N};
+    // Contiguous row ranges, multiples of 8, one per thread: every thread streams its own region.
+    const std::int64_t per = (a.N + threads - 1) / threads;
+    const std::int64_t chunk = (per + 7) / 8 * 8;
+#pragma omp parallel for num_threads(int(threads)) schedule(static, 1) if (threads > 1)
+    for (std::int64_t t = 0; t < threads; ++t) {
+      const std::int64_t n0 = std::min(a.N, t * chunk), n1 = std::min(a.N, n0 + chunk);
+      if (n0 < n1) k.run(g, n0, n1);
+    }
+  }
+}
+
+void prefill_f32_weights(const LinearArgs& a) {
+  const MatmulShape s{a.M, a.N, a.K, a.K, a.K, a.N, MatmulType::f32, a.bias != nullptr};
+  onednn_matmul(s, a.x, a.w.raw(), a.bias, a.y);
+}
+
+void prefill_bf16_weights_exact(const LinearArgs& a) {
+  const SmallGemmKernel& k = small_kernel();
+  const auto* w = static_cast<const std::uint16_t*>(a.w.raw());
+  const std::int64_t tiles = (a.N + kTileRows - 1) / kTileRows, kc_max = std::min(kTileK, a.K);
+#pragma omp parallel
+  {
+    thread_local std::vector<float> tile;
+    tile.resize(std::size_t(kTileRows * kc_max));
+#pragma omp for schedule(static)
+    for (std::int64_t t = 0; t < tiles; ++t) {
+      const std::int64_t n0 = t * kTileRows, rows = std::min(kTileRows, a.N - n0);
+      for (std::int64_t k0 = 0; k0 < a.K; k0 += kc_max) {
+        const std::int64_t kc = std::min(kc_max, a.K - k0);
+        for (std::int64_t r = 0; r < rows; ++r) k.widen_bf16(w + (n0 + r) * a.K + k0, tile.data() + r * kc, kc);
+        MatmulShape s{a.M, rows, kc, a.K, kc, a.N, MatmulType::f32, a.bias != nullptr && k0 == 0};
+        s.accumulate = k0 > 0;
+        onednn_matmul(s, a.x + k0, tile.data(), s.bias ? a.bias + n0 : nullptr, a.y + n0);
+      }
+    }
+  }
+}
+
+void prefill_bf16_fast(const LinearArgs& a) {
+  std::vector<bf16> xb(std::size_t(a.M * a.K));
+  const std::int64_t n = a.M * a.K;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) xb[std::size_t(i)] = f32_to_bf16(a.x[i]);
+  const MatmulShape s{a.M, a.N, a.K, a.K, a.K, a.N, MatmulType::bf16, a.bias != nullptr};
+  onednn_matmul(s, xb.data(), a.w.raw(), a.bias, a.y);
+}
+
+}  // namespace
+
+bool CpuBackend::bf16_matmul_available() { return onednn_has_fast(MatmulType::bf16); }
+
+void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
+  linear(x, w, bias, y, precision());
+}
+
+void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, Precision p) {
+  expect_f32(x, "linear", "x");
+  expect_f32(y, "linear", "y");
+  FLAS_CHECK(w.rank() == 2, "linear: weight has shape ", w.shape(), ", expected [N, K]");
+  FLAS_CHECK(w.dtype() == DType::F32 || w.dtype() == DType::BF16, "linear: weight has dtype ",
+             dtype_name(w.dtype()), ", expected F32 or BF16");
+  const std::int64_t N = w.dim(0), K = w.dim(1), M = rows_of(x);
+  FLAS_CHECK(x.dim(-1) == K, "linear: x has inner size ", x.dim(-1), ", weight ", w.shape(), " expects ", K);
+  FLAS_CHECK(y.numel() == M * N, "linear: y has ", y.numel(), " elements, expected ", M * N);
+  std::vector<float> bias_f32;
+  if (bias) {
+    FLAS_CHECK(bias->numel() == N, "linear: bias has ", bias->numel(), " elements, expected ", N);
+    if (bias->dtype() != DType::F32) bias_f32 = widen_to_f32(*bias, "linear", "bias");
+  }
+  const float* b = !bias ? nullptr : bias_f32.empty() ? bias->data<float>() : bias_f32.data();
+  if (M == 0 || N == 0) return;
+
+  // y may share bytes with x (an in-place projection): compute into a temporary then.
+  std::vector<float> scratch;
+  float* out = y.data<float>();
+  if (overlaps(x, y)) {
+    scratch.resize(std::size_t(M * N));
+    out = scratch.data();
+  }
+  const LinearArgs a{x.data<float>(), M, N, K, w, b, out};
+  if (K == 0) {
+    for (std::int64_t m = 0; m < M; ++m)
+      for (std::int64_t n = 0; n < N; ++n) out[m * N + n] = b ? b[n] : 0.0f;
+  } else if (M <= small_m_max) {
+    decode_linear(a);
+  } else if (w.dtype() == DType::F32) {
+    prefill_f32_weights(a);
+  } else if (p == Precision::bf16_activations && bf16_matmul_available()) {
+    prefill_bf16_fast(a);
+  } else {
+    prefill_bf16_weights_exact(a);
+  }
+  if (!scratch.empty()) std::copy(scratch.begin(), scratch.end(), y.data<float>());
+}
+
+}  // namespace flas

@@ -1,0 +1,167 @@
+// CpuBackend::linear on Gemma-2-2B shapes, next to the machine's floors measured by llama.cpp's team
+// (bench/anchors/llamacpp_cpu_2core.json, read at startup):
+//  - decode GEMV (M = 1): weight GB/s read, against the DRAM read bandwidth;
+//  - prefill (M = 128): GFLOP/s, exact f32 (f32 and bf16 weights) and the bf16-activation fast mode,
+//    against oneDNN's f32 and bf16 matmul rates.
+// Shapes are [N, K] = [out, in]: 2304x2304 (q/o), 9216x2304 (gate/up), 2304x9216 (down), 256000x2304
+// (the tied LM head, 1.2 GB in bf16). Also attention at 2B sizes. Runs in under a minute on 2 threads.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "flas/backends/cpu.hpp"
+
+namespace {
+
+using flas::CpuBackend;
+using flas::DType;
+using flas::Tensor;
+
+// The anchors file's "machine" block; missing entries read as 0 (and print as such).
+const nlohmann::json& machine() {
+  static const nlohmann::json m = [] {
+    std::ifstream in(std::string(FLAS_ANCHORS) + "/llamacpp_cpu_2core.json");
+    if (!in) return nlohmann::json::object();
+    return nlohmann::json::parse(in).value("machine", nlohmann::json::object());
+  }();
+  return m;
+}
+double anchor(const char* key) { return machine().value(key, 0.0); }
+
+// Deterministic, non-zero contents: never-written pages would all map the kernel's zero page and
+// "stream" from cache.
+Tensor make_tensor(std::int64_t rows, std::int64_t cols, DType dt) {
+  Tensor t = Tensor::empty({rows, cols}, dt);
+  const std::int64_t n = t.numel();
+  std::uint32_t s = 0x9e3779b9u;
+  for (std::int64_t i = 0; i < n; ++i) {
+    s = s * 1664525u + 1013904223u;
+    const float v = float(std::int32_t(s >> 8) - (1 << 23)) * (1.0f / float(1 << 27));
+    if (dt == DType::F32) t.data<float>()[i] = v;
+    else t.data<flas::bf16>()[i] = flas::f32_to_bf16(v);
+  }
+  return t;
+}
+
+// One weight at a time is kept: the LM head alone is 2.4 GB in f32.
+const Tensor& weight(std::int64_t N, std::int64_t K, DType dt) {
+  static std::int64_t n = -1, k = -1;
+  static DType d = DType::F32;
+  static Tensor w;
+  if (N != n || K != k || dt != d) {
+    w = Tensor();
+    w = make_tensor(N, K, dt);
+    n = N, k = K, d = dt;
+  }
+  return w;
+}
+
+void BM_decode_gemv(benchmark::State& state, DType dt) {
+  const std::int64_t N = state.range(0), K = state.range(1);
+  const Tensor& w = weight(N, K, dt);
+  const Tensor x = make_tensor(1, K, DType::F32);
+  Tensor y = Tensor::empty({1, N}, DType::F32);
+  CpuBackend::linear(x, w, nullptr, y);  // warm: page faults, thread team
+  for (auto _ : state) {
+    CpuBackend::linear(x, w, nullptr, y);
+    benchmark::DoNotOptimize(y.raw());
+  }
+  const double floor = anchor("dram_read_GBps");
+  state.counters["GB/s"] = benchmark::Counter(double(w.bytes()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["floor_GB/s"] = floor;
+  state.SetLabel(std::string(flas::dtype_name(dt)) + " weights, " + CpuBackend::isa_name(CpuBackend::kernel_isa()) +
+                 " kernel; floor = DRAM read bandwidth");
+}
+
+void BM_prefill(benchmark::State& state, DType dt, CpuBackend::Precision p) {
+  const std::int64_t M = 128, N = state.range(0), K = state.range(1);
+  const Tensor& w = weight(N, K, dt);
+  const Tensor x = make_tensor(M, K, DType::F32);
+  Tensor y = Tensor::empty({M, N}, DType::F32);
+  CpuBackend::linear(x, w, nullptr, y, p);  // warm: primitive creation (JIT) happens once per shape
+  for (auto _ : state) {
+    CpuBackend::linear(x, w, nullptr, y, p);
+    benchmark::DoNotOptimize(y.raw());
+  }
+  const bool fast = p == CpuBackend::Precision::bf16_activations && dt == DType::BF16 &&
+                    CpuBackend::bf16_matmul_available();
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * double(M * N * K) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["onednn_f32_GFLOP/s"] = anchor("onednn_f32_matmul_4096_GFLOPs");
+  if (fast) {
+    state.counters["vdpbf16ps_peak"] = anchor("bf16_vdpbf16ps_peak_GFLOPs");
+    state.counters["amx_bf16_GFLOP/s"] = anchor("onednn_bf16_amx_matmul_4096_GFLOPs");
+  }
+  state.SetLabel(std::string(flas::dtype_name(dt)) + " weights, " +
+                 (fast ? "bf16 activations (oneDNN bf16)" : "exact f32 (oneDNN f32)"));
+}
+
+// Gemma-2-2B attention (8 query heads over 4 kv heads, head size 256, soft-cap 50, HF mask): a causal
+// prefill of S tokens (GFLOP/s over the visible half), and one decode step against S cached keys (GB/s
+// of K and V read).
+void BM_attention(benchmark::State& state, bool decode) {
+  const std::int64_t S = state.range(0), Sq = decode ? 1 : S, nH = 8, nKV = 4, hd = 256;
+  const Tensor q = make_tensor(Sq, nH * hd, DType::F32).view({1, Sq, nH, hd});
+  const Tensor k = make_tensor(S, nKV * hd, DType::F32).view({1, S, nKV, hd});
+  const Tensor v = make_tensor(S, nKV * hd, DType::F32).view({1, S, nKV, hd});
+  Tensor out = Tensor::empty(q.shape(), DType::F32);
+  flas::nn::AttentionParams p;
+  p.scale = 1.0f / 16.0f;
+  p.softcap = 50.0f;
+  CpuBackend::attention(q, k, v, out, p);
+  for (auto _ : state) {
+    CpuBackend::attention(q, k, v, out, p);
+    benchmark::DoNotOptimize(out.raw());
+  }
+  if (decode) {
+    state.counters["GB/s"] = benchmark::Counter(2.0 * double(k.bytes()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["floor_GB/s"] = anchor("dram_read_GBps");
+  } else {
+    const double flops = 4.0 * double(nH * hd) * double(S) * double(S + 1) / 2.0;
+    state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  }
+  state.SetLabel(decode ? "decode step, f32 KV cache" : "causal prefill, online softmax");
+}
+
+void gemv_shapes(benchmark::internal::Benchmark* b) {
+  b->Args({2304, 2304})->Args({9216, 2304})->Args({2304, 9216})->Args({256000, 2304});
+  b->ArgNames({"N", "K"})->Unit(benchmark::kMillisecond)->MinTime(0.3)->UseRealTime();
+}
+void prefill_shapes(benchmark::internal::Benchmark* b) {
+  b->Args({9216, 2304})->Args({2304, 9216});
+  b->ArgNames({"N", "K"})->Unit(benchmark::kMillisecond)->MinTime(0.3)->UseRealTime();
+}
+
+BENCHMARK_CAPTURE(BM_attention, prefill, false)->Arg(1024)->ArgName("S")->Unit(benchmark::kMillisecond)->MinTime(0.3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_attention, decode, true)->Arg(4096)->ArgName("S")->Unit(benchmark::kMillisecond)->MinTime(0.3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_decode_gemv, bf16, DType::BF16)->Apply(gemv_shapes);
+BENCHMARK_CAPTURE(BM_decode_gemv, f32, DType::F32)->Apply(gemv_shapes);
+BENCHMARK_CAPTURE(BM_prefill, f32_exact, DType::F32, CpuBackend::Precision::exact)->Apply(prefill_shapes);
+BENCHMARK_CAPTURE(BM_prefill, bf16w_exact, DType::BF16, CpuBackend::Precision::exact)->Apply(prefill_shapes);
+BENCHMARK_CAPTURE(BM_prefill, bf16w_bf16act, DType::BF16, CpuBackend::Precision::bf16_activations)
+    ->Apply(prefill_shapes);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (!std::getenv("OMP_NUM_THREADS")) CpuBackend::set_num_threads(2);
+  benchmark::AddCustomContext("flas_threads", std::to_string(CpuBackend::num_threads()));
+  benchmark::AddCustomContext("flas_kernel_isa", CpuBackend::isa_name(CpuBackend::kernel_isa()));
+  benchmark::AddCustomContext("onednn_bf16_matmul", CpuBackend::bf16_matmul_available() ? "yes" : "no");
+  benchmark::AddCustomContext("anchor_dram_read_GBps", std::to_string(anchor("dram_read_GBps")));
+  benchmark::AddCustomContext("anchor_onednn_f32_GFLOPs", std::to_string(anchor("onednn_f32_matmul_4096_GFLOPs")));
+  benchmark::AddCustomContext("anchor_bf16_vdpbf16ps_GFLOPs", std::to_string(anchor("bf16_vdpbf16ps_peak_GFLOPs")));
+  benchmark::AddCustomContext("anchor_onednn_bf16_amx_GFLOPs",
+                              std::to_string(anchor("onednn_bf16_amx_matmul_4096_GFLOPs")));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

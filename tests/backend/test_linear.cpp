@@ -1,0 +1,115 @@
+// linear() against the f64 oracle: decode and prefill sizes, odd K and N, f32 and bf16 weights (the
+// bf16 weights also widened to f32 must give the same answer), bias of either dtype, an in-place call,
+// every kernel ISA, and CpuBackend's bf16-activation fast mode.
+#include "conformance.hpp"
+
+namespace flas::conformance {
+namespace {
+
+struct LinearCase {
+  std::int64_t M, N, K;
+};
+
+// M covers the decode kernel (1, 3, 8), prefill (9, 17, 33, 128); K covers multiples of the SIMD
+// widths and their tails, and K > 1152 the prefill path's split of bf16 weight rows; N covers
+// row-block and weight-tile (128) tails.
+constexpr LinearCase kCases[] = {{1, 1, 1},    {1, 37, 19},   {1, 130, 256}, {3, 67, 100},  {8, 64, 333},
+                                 {8, 129, 48}, {9, 40, 31},   {33, 50, 77},  {33, 257, 64}, {128, 96, 257},
+                                 {128, 300, 1000}, {17, 130, 2500}, {2, 5000, 40}};
+
+template <class B>
+void check_linear(const LinearCase& c, DType wdt, bool with_bias, DType bias_dt) {
+  const Tensor x = random_tensor({c.M, c.K});
+  const Tensor w = random_tensor({c.N, c.K}, wdt);
+  const Tensor bias = random_tensor({c.N}, bias_dt);
+  const Tensor* b = with_bias ? &bias : nullptr;
+  const Tensor bias64 = to_f64(bias);
+  Tensor ref = Tensor::empty({c.M, c.N}, DType::F64);
+  Ref::linear(to_f64(x), w, with_bias ? &bias64 : nullptr, ref);
+
+  for_each_variant<B>([&](const std::string& variant) {
+    CAPTURE(variant);
+    Tensor y = poisoned({c.M, c.N});
+    B::linear(x, w, b, y);
+    FLAS_CHECK_CLOSE(y, ref, kReduction);
+    if (wdt == DType::BF16) {  // the same weights, widened: same result up to summation order
+      Tensor y32 = poisoned({c.M, c.N});
+      B::linear(x, convert(w, DType::F32), b, y32);
+      FLAS_CHECK_CLOSE(y32, ref, kReduction);
+    }
+  });
+}
+
+TEST_CASE_TEMPLATE("linear matches the f64 reference", B, CpuBackend, ScalarBackend<float>) {
+  for (const auto& c : kCases)
+    for (DType wdt : {DType::F32, DType::BF16})
+      for (bool with_bias : {false, true}) {
+        CAPTURE(c.M);
+        CAPTURE(c.N);
+        CAPTURE(c.K);
+        CAPTURE(dtype_name(wdt));
+        CAPTURE(with_bias);
+        check_linear<B>(c, wdt, with_bias, DType::F32);
+      }
+}
+
+TEST_CASE_TEMPLATE("linear takes a bf16 bias and rank-3 activations", B, CpuBackend, ScalarBackend<float>) {
+  const Tensor x = random_tensor({2, 3, 40});
+  const Tensor w = random_tensor({24, 40}, DType::BF16);
+  const Tensor bias = random_tensor({24}, DType::BF16);
+  const Tensor bias64 = to_f64(bias);
+  Tensor ref = Tensor::empty({2, 3, 24}, DType::F64);
+  Ref::linear(to_f64(x), w, &bias64, ref);
+  Tensor y = poisoned({2, 3, 24});
+  B::linear(x, w, &bias, y);
+  FLAS_CHECK_CLOSE(y, ref, kReduction);
+}
+
+TEST_CASE_TEMPLATE("linear may write over its input", B, CpuBackend, ScalarBackend<float>) {
+  for (std::int64_t M : {1, 40}) {
+    CAPTURE(M);
+    Tensor x = random_tensor({M, 48});
+    const Tensor w = random_tensor({48, 48}, DType::BF16);
+    Tensor ref = Tensor::empty({M, 48}, DType::F64);
+    Ref::linear(to_f64(x), w, nullptr, ref);
+    B::linear(x, w, nullptr, x);
+    FLAS_CHECK_CLOSE(x, ref, kReduction);
+  }
+}
+
+TEST_CASE("linear's bf16-activation mode stays within bf16 rounding, and is off by default") {
+  CHECK(CpuBackend::precision() == CpuBackend::Precision::exact);
+  for (const auto& c : {LinearCase{33, 70, 129}, LinearCase{128, 256, 512}, LinearCase{4, 64, 64}}) {
+    CAPTURE(c.M);
+    const Tensor x = random_tensor({c.M, c.K});
+    const Tensor w = random_tensor({c.N, c.K}, DType::BF16);
+    const Tensor bias = random_tensor({c.N});
+    const Tensor bias64 = to_f64(bias);
+    Tensor ref = Tensor::empty({c.M, c.N}, DType::F64);
+    Ref::linear(to_f64(x), w, &bias64, ref);
+    Tensor y = poisoned({c.M, c.N});
+    CpuBackend::linear(x, w, &bias, y, CpuBackend::Precision::bf16_activations);
+    FLAS_CHECK_CLOSE(y, ref, kBf16Activations);
+    // The global switch routes plain calls the same way.
+    CpuBackend::set_precision(CpuBackend::Precision::bf16_activations);
+    Tensor y2 = poisoned({c.M, c.N});
+    CpuBackend::linear(x, w, &bias, y2);
+    CpuBackend::set_precision(CpuBackend::Precision::exact);
+    FLAS_CHECK_CLOSE(y2, y, 0.0);
+  }
+}
+
+TEST_CASE("linear reports mismatched shapes and dtypes") {
+  const Tensor x = random_tensor({2, 8});
+  const Tensor w = random_tensor({4, 9});
+  Tensor y = poisoned({2, 4});
+  CHECK_THROWS_AS(CpuBackend::linear(x, w, nullptr, y), Error);
+  const Tensor w_ok = random_tensor({4, 8});
+  Tensor y_bad = poisoned({2, 5});
+  CHECK_THROWS_AS(CpuBackend::linear(x, w_ok, nullptr, y_bad), Error);
+  const Tensor x64 = to_f64(x);
+  CHECK_THROWS_AS(CpuBackend::linear(x64, w_ok, nullptr, y), Error);
+}
+
+}  // namespace
+}  // namespace flas::conformance
