@@ -6,6 +6,7 @@
 #include "flas/backends/scalar_backward.hpp"
 #if __has_include("flas/backends/cpu.hpp")
 #include "flas/backends/cpu.hpp"
+#include "flas/backends/cpu_backward.hpp"
 namespace flas::cli { using HostBackend = flas::CpuBackend; }
 #else
 namespace flas::cli { using HostBackend = flas::ScalarBackend<float>; }

@@ -157,10 +157,14 @@ void f32_rows(const SmallGemm& g, std::int64_t n) {
   store_rows<M, R>(g, n, acc);
 }
 
-// R weight rows per pass (measured on the 256000 x 2304 LM head, docs/cpu_backend.md): one row at a
-// time for M <= 2 keeps a single sequential stream per thread, which DRAM prefetching likes best
-// (97% of a plain read loop at M = 1, against 73% with two rows); from M = 3 the x loads must be
-// shared by more rows, as many as 32 registers allow (R·M accumulators + 2R weight vectors).
+// R weight rows per pass (measured on Gemma-2-2B shapes streamed from DRAM, docs/cpu_backend.md).
+// For M <= 2 one row at a time keeps a single sequential stream per thread, which DRAM prefetching
+// likes best (91-97% of a plain read loop, against ~72% with four rows) — as long as the packed x
+// stays in L1. For longer rows (the MLP's down projection, K = 9216) four rows share each x load
+// instead (92% against 58%). From M = 3 the x loads must be shared anyway: as many rows as the 32
+// registers allow (R·M accumulators + 2R weight vectors).
+constexpr std::int64_t kSingleRowMaxK = 4096;
+
 template <int M>
 constexpr int rows_per_pass() {
 #ifdef FLAS_EXPERIMENT_RTAB
@@ -171,9 +175,8 @@ constexpr int rows_per_pass() {
   return table[M - 1];
 }
 
-template <int M>
-void run_m(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {
-  constexpr int R = rows_per_pass<M>();
+template <int M, int R>
+void run_rows(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {
   std::int64_t n = n0;
   if (g.w_bf16) {
     for (; n + R <= n1; n += R) bf16_rows<M, R>(g, n);
@@ -182,6 +185,14 @@ void run_m(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {
     for (; n + R <= n1; n += R) f32_rows<M, R>(g, n);
     for (; n < n1; ++n) f32_rows<M, 1>(g, n);
   }
+}
+
+template <int M>
+void run_m(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {
+  if constexpr (rows_per_pass<M>() == 1) {
+    if (g.K > kSingleRowMaxK) return run_rows<M, 4>(g, n0, n1);
+  }
+  run_rows<M, rows_per_pass<M>()>(g, n0, n1);
 }
 
 void run(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {

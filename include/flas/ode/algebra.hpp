@@ -61,7 +61,9 @@ FLAS_ODE_STRICT_FP inline void row_major_loop(RowOp& row_op, std::size_t rows, s
   for (std::size_t r = 0; r < rows; ++r) {
     auto&& op = row_op(r);
     const std::size_t base = r * per_row;
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC ivdep
+#endif
     for (std::size_t i = 0; i < per_row; ++i) op(p[base + i]...);
   }
 }
@@ -93,6 +95,7 @@ struct LaneSum {
 // ‖err / (atol + rtol·max(|y0|, |y1|))‖² term of one element, in the element type (as torchdiffeq).
 template <class E>
 double error_term(E e, E a, E b, double atol, double rtol) {
+  FLAS_ODE_STRICT_FP_BLOCK
   const E tol = E(atol) + E(rtol) * std::max(std::abs(a), std::abs(b));
   const E r = e / tol;
   return double(r) * double(r);
@@ -100,6 +103,7 @@ double error_term(E e, E a, E b, double atol, double rtol) {
 // ‖(x − x_minus) / (atol + |y0|·rtol)‖² term of one element.
 template <class E>
 double scaled_term(E x, E xm, E y, double atol, double rtol) {
+  FLAS_ODE_STRICT_FP_BLOCK
   const E r = (x - xm) / (E(atol) + std::abs(y) * E(rtol));
   return double(r) * double(r);
 }

@@ -68,7 +68,10 @@ void set_zero(S& x) {
 
 template <class S>
 void scale(S& x, double a) {
-  auto op = [a](auto& e) { e = static_cast<std::remove_cvref_t<decltype(e)>>(e * a); };
+  auto op = [a](auto& e) {
+    FLAS_ODE_STRICT_FP_BLOCK
+    e = static_cast<std::remove_cvref_t<decltype(e)>>(e * a);
+  };
   Alg<S>::for_each(each(op), x);
 }
 
@@ -82,6 +85,7 @@ void scale_sum_kernel(S& y, const S* base, RowValues dt, const std::array<double
   auto row_op = [&](std::size_t r) {
     const double d = dt[r];
     return [c = std::array<double, M>{(a[J] * d)...}](auto& ye, const auto&... rest) {
+      FLAS_ODE_STRICT_FP_BLOCK
       using E = std::remove_cvref_t<decltype(ye)>;
       if constexpr (WithBase) {
         // rest = (base element, k elements...)

@@ -105,7 +105,9 @@ class Observers {
   explicit Observers(Obs&... obs) : obs_(obs...) {}
   template <class State>
   bool operator()(std::int64_t step, double t, const State& y, const State& v) {
-    return std::apply([&](auto&... o) { return (notify(o, step, t, y, v) & ...); }, obs_);
+    bool go_on = true;  // every observer is called, whatever the others answer
+    std::apply([&](auto&... o) { ((go_on = notify(o, step, t, y, v) && go_on), ...); }, obs_);
+    return go_on;
   }
   template <class State>
   void finish(double t, const State& y) {

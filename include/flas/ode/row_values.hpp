@@ -11,11 +11,20 @@
 // multiply-adds: torchdiffeq and the FLAS reference round every product and sum separately, and the
 // per-row Euler update has to match them bit for bit. GCC contracts even in ISO mode, so loops that do
 // this arithmetic carry this attribute (it also covers lambdas inlined into them).
+// Clang contracts only within one expression and honours a block-scoped pragma instead, placed at the
+// start of the element operations (FLAS_ODE_STRICT_FP_BLOCK).
 #ifndef FLAS_ODE_STRICT_FP
 #if defined(__GNUC__) && !defined(__clang__)
 #define FLAS_ODE_STRICT_FP __attribute__((optimize("fp-contract=off")))
 #else
 #define FLAS_ODE_STRICT_FP
+#endif
+#endif
+#ifndef FLAS_ODE_STRICT_FP_BLOCK
+#if defined(__clang__)
+#define FLAS_ODE_STRICT_FP_BLOCK _Pragma("clang fp contract(off)")
+#else
+#define FLAS_ODE_STRICT_FP_BLOCK
 #endif
 #endif
 
