@@ -186,7 +186,7 @@ struct SlotLoggingField {
     double t, h;
     EvalPhase phase;
   };
-  static constexpr bool needs_fixed_slots = true;
+  [[maybe_unused]] static constexpr bool needs_fixed_slots = true;
   MlpField inner;
   std::vector<Call> calls, vjps;
   static double fingerprint(const Tensor& h) {
