@@ -13,7 +13,7 @@ struct SteerArgs {
 };
 
 void run_steer(SteerArgs a) {
-  FLAS_CHECK(a.solver == "euler", "--solver ", a.solver, ": only 'euler' is available in this build");
+  a.s.solver = gemma2::flow_solver_from_name(a.solver);
   SteeringSession session(a.model_dir, a.flow, a.s.layer);
   if (a.s.steps <= 0) a.s.steps = session.meta().steps;
   if (a.compare) {

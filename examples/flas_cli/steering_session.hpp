@@ -25,6 +25,7 @@ struct SteerSettings {
   float temperature = 0.0f;
   std::uint64_t seed = 0;
   std::int64_t max_new_tokens = 96;
+  gemma2::FlowSolver solver = gemma2::FlowSolver::euler;
 };
 
 class SteeringSession {
@@ -68,7 +69,7 @@ class SteeringSession {
       auto [cids, cmask] = condition::tokenize_concepts(tok_, {s.concept_text}, cfg.bos_token_id, cfg.pad_token_id);
       const auto concepts = condition::encode_concepts(model_, cids, cmask, meta_.concept_layers);
       gemma2::FlowSteering<HostBackend, field::FlasFlow<HostBackend>> tap(
-          *flow_, flow_->condition(concepts), {s.layer >= 0 ? s.layer : meta_.layer, s.steps, {s.flowtime}, {}, 1.0f});
+          *flow_, flow_->condition(concepts), {s.layer >= 0 ? s.layer : meta_.layer, s.steps, {s.flowtime}, {}, 1.0f, s.solver});
       r = generate(model_, {ids}, opt, tap);
     }
     std::fprintf(stderr, "\n[flas] %s: %lld prompt tokens in %.1f ms; %zu new tokens at %.1f tok/s (T = %g, N = %d)\n",

@@ -1,24 +1,36 @@
 #pragma once
 // Steering a Gemma-2 model with a flow: a steering tap that, at the output of layer L, integrates
-// dh/dt = v(h, t, c) from t = 0 to each row's flow time T with N fixed steps, at every position, in
-// prefill and decode. Euler step k of row b: dt_b = f32(T_b / N), t_k = f32(k·dt_b),
-// h ← h + dt_b·v(h, t_k, c_b) — the reference update to the bit. Each evaluation slot (step) keeps its
-// own self-attention KV cache, so decode sees the step-k states of earlier positions exactly as a
-// full-sequence pass does. T = 0 rows are left exactly unsteered.
+// dh/dt = v(h, t, c) from t = 0 to each row's flow time T with N fixed steps of an explicit
+// Runge-Kutta method of the ODE core (Euler by default), at every position, in prefill and decode.
+// Row b's Euler step k is dt_b = f32(T_b / N), t_k = f32(k·dt_b), h ← h + dt_b·v(h, t_k, c_b): the
+// reference update to the bit. Each evaluation slot (step × stage) keeps its own self-attention KV
+// cache, so decode sees the slot's states of earlier positions exactly as a full-sequence pass does.
+// T = 0 rows are exactly unsteered.
 #include <span>
 #include <vector>
 
 #include "flas/core/backend.hpp"
 #include "flas/models/gemma2/attention.hpp"
 #include "flas/models/gemma2/steering_tap.hpp"
+#include "flas/ode/algebra_tensor.hpp"
+#include "flas/ode/solve.hpp"
 
 namespace flas::gemma2 {
 
-// Sees each step of the integration: h_k and v_k of the new tokens, and each row's t_k.
+// Sees each step of the integration: h_k and v_k = v(h_k, t_k) of the new tokens, and each row's t_k.
 struct NoFlowObserver {
   template <class T>
   void on_step(int, std::span<const float>, const T&, const T&) {}
 };
+
+enum class FlowSolver : std::uint8_t { euler, midpoint, rk4 };
+
+inline FlowSolver flow_solver_from_name(std::string_view name) {
+  if (name == "euler") return FlowSolver::euler;
+  if (name == "midpoint") return FlowSolver::midpoint;
+  if (name == "rk4") return FlowSolver::rk4;
+  fail("unknown flow solver '", name, "' (expected euler, midpoint or rk4)");
+}
 
 struct SteeringOptions {
   int layer = 0;
@@ -26,9 +38,10 @@ struct SteeringOptions {
   std::vector<float> flowtime;   // T per row
   std::vector<int> only_steps;   // analysis: apply only these step indices (empty: all)
   float displacement_scale = 1;  // analysis: h0 + s·(h_N − h0)
+  FlowSolver solver = FlowSolver::euler;
 };
 
-// `Field` provides Conditioning, SlotCache, new_slot_cache(B, capacity) and
+// `Field` provides Conditioning, SlotCache, new_slot_cache(B, capacity), parameter_dtype() and
 // velocity(h, t_rows, conditioning, TokenLayout, SlotCache&).
 template <Backend B, class Field, class Observer = NoFlowObserver>
 class FlowSteering {
@@ -52,43 +65,80 @@ class FlowSteering {
                " flow times for a batch of ", Bn, " rows");
     bool any = false;
     for (float T : opt_.flowtime) any = any || T != 0.0f;
-    if (!any && opt_.displacement_scale == 1.0f) return;  // exactly the base model
-    ensure_caches(Bn, site.capacity);
-    const TokenLayout at{site.positions, site.past, site.capacity, site.key_valid};
-    std::vector<float> dt(static_cast<std::size_t>(Bn)), t(static_cast<std::size_t>(Bn));
-    const bool bf16_time = field_.parameter_dtype() == DType::BF16;
-    auto in_flow_dtype = [&](float x) { return bf16_time ? round_to_bf16(x) : x; };
-    for (std::size_t b = 0; b < dt.size(); ++b) dt[b] = in_flow_dtype(opt_.flowtime[b] / float(opt_.steps));
-    tensor_t<B> h0;
-    if (opt_.displacement_scale != 1.0f) {
-      h0 = tensor_t<B>::empty(site.h.shape(), B::activation_dtype);
-      B::copy(h0, site.h);
+    if (!any) return;  // exactly the base model
+    if (cache_batch_ != Bn || cache_capacity_ != site.capacity) {
+      caches_.clear();
+      cache_batch_ = Bn;
+      cache_capacity_ = site.capacity;
     }
-    for (int k = 0; k < opt_.steps; ++k) {
-      for (std::size_t b = 0; b < t.size(); ++b) t[b] = in_flow_dtype(float(k) * dt[b]);
-      auto v = field_.velocity(site.h, t, cond_, at, caches_[std::size_t(k)]);
-      obs_.on_step(k, std::span<const float>(t), site.h, v);
-      if (!opt_.only_steps.empty() && std::find(opt_.only_steps.begin(), opt_.only_steps.end(), k) == opt_.only_steps.end())
-        continue;
-      for (std::int64_t b = 0; b < Bn; ++b) {
-        auto row = site.h[b];
-        B::axpy(row, dt[std::size_t(b)], v[b]);
-      }
-    }
-    if (opt_.displacement_scale != 1.0f) {  // h = h0 + s·(h − h0)
-      B::axpy(site.h, -1.0f, h0);
-      B::scale(site.h, opt_.displacement_scale);
-      B::add(site.h, h0);
+    switch (opt_.solver) {
+      case FlowSolver::euler: integrate<ode::Euler>(site); break;
+      case FlowSolver::midpoint: integrate<ode::Midpoint>(site); break;
+      case FlowSolver::rk4: integrate<ode::Rk4Classic>(site); break;
     }
   }
 
  private:
-  void ensure_caches(std::int64_t batch, std::int64_t capacity) {
-    if (cache_batch_ == batch && cache_capacity_ == capacity) return;
-    caches_.clear();
-    for (int k = 0; k < opt_.steps; ++k) caches_.push_back(field_.new_slot_cache(batch, capacity));
-    cache_batch_ = batch;
-    cache_capacity_ = capacity;
+  // A bf16 flow rounds its step and times to bf16, as the reference does when it runs in bf16.
+  bool bf16_time() const { return field_.parameter_dtype() == DType::BF16; }
+
+  // The field as the ODE core sees it: one slot cache per (step, stage).
+  struct SlotField {
+    FlowSteering& s;
+    const TokenLayout& at;
+    static constexpr bool needs_fixed_slots = true;
+    void operator()(const tensor_t<B>& h, ode::RowTimes t, const ode::EvalContext& ctx, tensor_t<B>& v) {
+      std::vector<float> tr(static_cast<std::size_t>(h.dim(0)));
+      for (std::size_t b = 0; b < tr.size(); ++b) tr[b] = s.bf16_time() ? round_to_bf16(float(t[b])) : float(t[b]);
+      while (std::int64_t(s.caches_.size()) <= ctx.slot()) s.caches_.push_back(s.field_.new_slot_cache(s.cache_batch_, s.cache_capacity_));
+      auto out = s.field_.velocity(h, tr, s.cond_, at, s.caches_[std::size_t(ctx.slot())]);
+      const auto& only = s.opt_.only_steps;
+      if (!only.empty() && std::find(only.begin(), only.end(), int(ctx.step)) == only.end()) B::fill(out, 0.0f);
+      B::copy(v, out);
+    }
+  };
+
+  // Passes (k, t_k per row, h_k, v_k) on to the flow observer.
+  struct StepForwarder {
+    FlowSteering& s;
+    std::vector<float> dt;
+    void operator()(std::int64_t k, double, const tensor_t<B>& h, const tensor_t<B>& v) {
+      std::vector<float> t(dt.size());
+      for (std::size_t b = 0; b < t.size(); ++b) t[b] = float(k) * dt[b];
+      s.obs_.on_step(int(k), std::span<const float>(t), h, v);
+    }
+  };
+
+  template <class Method>
+  void integrate(TapSite<B>& site) {
+    const TokenLayout at{site.positions, site.past, site.capacity, site.key_valid};
+    std::vector<double> T(opt_.flowtime.begin(), opt_.flowtime.end());
+    std::vector<float> dt(T.size());
+    for (std::size_t b = 0; b < T.size(); ++b) {
+      dt[b] = float(T[b] / opt_.steps);
+      if (bf16_time()) {  // T' with f32(T'/N) = bf16(T/N) exactly
+        dt[b] = round_to_bf16(dt[b]);
+        T[b] = double(dt[b]) * opt_.steps;
+      }
+    }
+    SlotField field{*this, at};
+    const ode::PerRowTime<float> axis{T};
+    const ode::StepCount schedule{opt_.steps};
+    auto finish = [&](const tensor_t<B>& hN) {
+      if (opt_.displacement_scale == 1.0f) {
+        B::copy(site.h, hN);
+        return;
+      }
+      auto d = tensor_t<B>::empty(hN.shape(), B::activation_dtype);  // h0 + s·(h_N − h0)
+      B::copy(d, hN);
+      B::axpy(d, -1.0f, site.h);
+      B::axpy(site.h, opt_.displacement_scale, d);
+    };
+    if constexpr (std::is_same_v<Observer, NoFlowObserver>) {
+      finish(ode::integrate<Method>(field, site.h, axis, schedule).ys.back());
+    } else {
+      finish(ode::integrate<Method>(field, site.h, axis, schedule, StepForwarder{*this, dt}).ys.back());
+    }
   }
 
   const Field& field_;
