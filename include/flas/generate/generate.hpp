@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 #include "flas/core/tensor.hpp"
@@ -53,6 +54,12 @@ inline std::pair<Tensor, Tensor> left_pad(const std::vector<std::vector<std::int
 // A copy of the last-position logits as f32 on the host, [B, V].
 inline Tensor host_logits_f32(const Tensor& logits) {
   return logits.dtype() == DType::F32 ? logits : convert(logits, DType::F32);
+}
+// Device tensors come back through their backend's to_host (found by argument-dependent lookup).
+template <class DeviceTensor>
+  requires(!std::is_same_v<DeviceTensor, Tensor>)
+Tensor host_logits_f32(const DeviceTensor& logits) {
+  return host_logits_f32(to_host(logits));
 }
 
 // `Model` provides config(), new_cache(B, capacity), forward(ids, valid, cache, tap), logits(),
