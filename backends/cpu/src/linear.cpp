@@ -1,8 +1,9 @@
 // CpuBackend::linear — y[M, N] = x[M, K] · w[N, K]ᵀ (+ b), the op that dominates every forward.
 //
 // Three paths, chosen per call:
-//  - decode (M <= small_m_max): the streaming kernel of the best ISA; weight rows split over threads.
-//    Bandwidth-bound: each weight byte is read once per call.
+//  - decode (M <= small_m_max, or <= 16 for bf16 weights in passes of 8): the streaming kernel of
+//    the best ISA; weight rows split over threads. Bandwidth-bound: each weight byte is read once
+//    per pass.
 //  - prefill, exact: oneDNN f32 matmul. f32 weights go straight in; bf16 weights are widened tile by
 //    tile (per thread, into a thread-local L2-sized buffer) and each tile runs as its own
 //    single-threaded oneDNN matmul. No f32 copy of the model is ever kept.
@@ -27,6 +28,9 @@ using namespace cpu_detail;
 // 64/256/512 rows and 576/2304/full K (docs/cpu_backend.md): within ~5% of f32 weights.
 constexpr std::int64_t kTileRows = 128;
 constexpr std::int64_t kTileK = 1152;
+// bf16 weights: streaming the weight twice (two passes of 8 rows) beats widening it for oneDNN up to
+// here — at small M oneDNN's per-call packing of each widened tile costs as much as the product.
+constexpr std::int64_t kStreamingMaxRowsBf16 = 16;
 // Below this many weight elements a decode call is not worth waking a thread team.
 constexpr std::int64_t kParallelMinWeights = 1 << 15;
 
@@ -146,7 +150,7 @@ void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Te
   if (K == 0) {
     for (std::int64_t m = 0; m < M; ++m)
       for (std::int64_t n = 0; n < N; ++n) out[m * N + n] = b ? b[n] : 0.0f;
-  } else if (M <= small_m_max) {
+  } else if (M <= small_m_max || (w.dtype() == DType::BF16 && M <= kStreamingMaxRowsBf16)) {
     decode_linear(a);
   } else if (w.dtype() == DType::F32) {
     prefill_f32_weights(a);

@@ -142,16 +142,18 @@ void f32_rows(const SmallGemm& g, std::int64_t n) {
   store_rows<M, R>(g, n, acc);
 }
 
-// Rows per pass, as for AVX-512 (one sequential stream for small M) within 16 ymm registers.
+// Rows per pass, as for AVX-512 (one sequential stream for small M while x fits in L1, shared x
+// loads otherwise) within 16 ymm registers.
+constexpr std::int64_t kSingleRowMaxK = 4096;
+
 template <int M>
 constexpr int rows_per_pass() {
   constexpr int table[] = {1, 1, 2, 2, 1, 1, 1, 1};
   return table[M - 1];
 }
 
-template <int M>
-void run_m(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {
-  constexpr int R = rows_per_pass<M>();
+template <int M, int R>
+void run_rows(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {
   std::int64_t n = n0;
   if (g.w_bf16) {
     for (; n + R <= n1; n += R) bf16_rows<M, R>(g, n);
@@ -160,6 +162,14 @@ void run_m(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {
     for (; n + R <= n1; n += R) f32_rows<M, R>(g, n);
     for (; n < n1; ++n) f32_rows<M, 1>(g, n);
   }
+}
+
+template <int M>
+void run_m(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {
+  if constexpr (rows_per_pass<M>() == 1 && M <= 2) {
+    if (g.K > kSingleRowMaxK) return run_rows<M, 2>(g, n0, n1);
+  }
+  run_rows<M, rows_per_pass<M>()>(g, n0, n1);
 }
 
 void run(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {

@@ -19,11 +19,7 @@ constexpr std::int64_t kBf16Chunk = 32;  // bf16 weights per 64-byte line
 constexpr std::int64_t kF32Chunk = 16;   // f32 weights per 64-byte line
 // How far ahead (bytes) each weight row is prefetched: with one row per thread this beat both no
 // prefetch and 512/2048/4096 bytes on the LM head (the hardware prefetcher stops at 4 KB pages).
-#ifdef FLAS_EXPERIMENT_PF
-constexpr std::int64_t kPrefetchBytes = FLAS_EXPERIMENT_PF;
-#else
 constexpr std::int64_t kPrefetchBytes = 1024;
-#endif
 
 std::int64_t round_up(std::int64_t v, std::int64_t m) { return (v + m - 1) / m * m; }
 
@@ -167,11 +163,7 @@ constexpr std::int64_t kSingleRowMaxK = 4096;
 
 template <int M>
 constexpr int rows_per_pass() {
-#ifdef FLAS_EXPERIMENT_RTAB
-  constexpr int table[] = {FLAS_EXPERIMENT_RTAB};
-#else
   constexpr int table[] = {1, 1, 4, 4, 4, 4, 3, 3};
-#endif
   return table[M - 1];
 }
 

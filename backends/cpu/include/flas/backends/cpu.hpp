@@ -45,7 +45,8 @@ struct CpuBackend {
   static const char* isa_name(KernelIsa isa);
   // Whether oneDNN can run a bf16 matmul here (bf16_activations falls back to exact where it cannot).
   static bool bf16_matmul_available();
-  // Decode-sized calls (rows of x <= this) take the streaming kernel; larger ones oneDNN.
+  // Decode-sized calls (rows of x <= this; <= 2x this for bf16 weights, in two passes) take the
+  // streaming kernel; larger ones oneDNN.
   static constexpr std::int64_t small_m_max = 8;
 
   // The op set (see flas/core/backend.hpp). Activations are F32; weights, tables, norm weights and gates
