@@ -4,18 +4,18 @@
 //  - prefill (M = 128): GFLOP/s, exact f32 (f32 and bf16 weights) and the bf16-activation fast mode,
 //    against oneDNN's f32 and bf16 matmul rates.
 // Shapes are [N, K] = [out, in]: 2304x2304 (q/o), 9216x2304 (gate/up), 2304x9216 (down), 256000x2304
-// (the tied LM head, 1.2 GB in bf16). Also attention at 2B sizes. Runs in under a minute on 2 threads.
+// (the tied LM head, 1.2 GB in bf16). Also a plain read loop (the bandwidth available right now) and
+// attention at 2B sizes. Runs in about 30 s on 2 threads.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
-#include <map>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
-#include <algorithm>
 
 #include "flas/backends/cpu.hpp"
 
@@ -35,6 +35,14 @@ const nlohmann::json& machine() {
   return m;
 }
 double anchor(const char* key) { return machine().value(key, 0.0); }
+
+// Counters of a per-iteration amount, shown per second: GB read, GFLOP done.
+benchmark::Counter gigabytes_per_second(double bytes) {
+  return benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+benchmark::Counter gigaflops_per_second(double flops) {
+  return benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
 
 // Deterministic, non-zero contents: never-written pages would all map the kernel's zero page and
 // "stream" from cache.
@@ -68,6 +76,37 @@ const std::vector<Tensor>& weights(std::int64_t N, std::int64_t K, DType dt) {
   return w;
 }
 
+// The machine's read bandwidth right now, on the same cold buffers: a plain 2-thread read loop. Shared
+// machines drift by ±20% from minute to minute; compare the GEMV rows against this one too.
+void BM_read_bandwidth(benchmark::State& state) {
+  const std::vector<Tensor>& w = weights(2304, 9216, DType::BF16);
+  const int threads = std::max(1, CpuBackend::num_threads());
+  std::uint64_t total = 0;
+  for (auto _ : state) {
+    std::vector<std::uint64_t> sums(std::size_t(threads), 0);
+    std::vector<std::thread> team;
+    for (int t = 0; t < threads; ++t)
+      team.emplace_back([&, t] {
+        std::uint64_t s = 0;
+        for (const Tensor& c : w) {
+          const auto* p = static_cast<const std::uint64_t*>(c.raw());
+          const std::size_t n = c.bytes() / 8, lo = n * std::size_t(t) / std::size_t(threads),
+                            hi = n * std::size_t(t + 1) / std::size_t(threads);
+          for (std::size_t i = lo; i < hi; ++i) s += p[i];  // integer adds: vectorised, any order
+        }
+        sums[std::size_t(t)] = s;
+      });
+    for (auto& th : team) th.join();
+    for (auto s : sums) total += s;
+  }
+  benchmark::DoNotOptimize(total);
+  std::size_t bytes = 0;
+  for (const Tensor& c : w) bytes += c.bytes();
+  state.counters["GB/s"] = gigabytes_per_second(double(bytes));
+  state.counters["floor_GB/s"] = anchor("dram_read_GBps");
+  state.SetLabel("plain read loop over the cold weight copies");
+}
+
 void BM_decode_gemv(benchmark::State& state, DType dt) {
   const std::int64_t N = state.range(0), K = state.range(1);
   const std::vector<Tensor>& w = weights(N, K, dt);
@@ -81,7 +120,7 @@ void BM_decode_gemv(benchmark::State& state, DType dt) {
     benchmark::DoNotOptimize(y.raw());
   }
   const double floor = anchor("dram_read_GBps");
-  state.counters["GB/s"] = benchmark::Counter(double(w[0].bytes()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] = gigabytes_per_second(double(w[0].bytes()));
   state.counters["floor_GB/s"] = floor;
   state.SetLabel(std::string(flas::dtype_name(dt)) + " weights, " + CpuBackend::isa_name(CpuBackend::kernel_isa()) +
                  " kernel; floor = DRAM read bandwidth");
@@ -99,8 +138,7 @@ void BM_prefill(benchmark::State& state, DType dt, CpuBackend::Precision p) {
   }
   const bool fast = p == CpuBackend::Precision::bf16_activations && dt == DType::BF16 &&
                     CpuBackend::bf16_matmul_available();
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(2.0 * double(M * N * K) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = gigaflops_per_second(2.0 * double(M * N * K));
   state.counters["onednn_f32_GFLOP/s"] = anchor("onednn_f32_matmul_4096_GFLOPs");
   if (fast) {
     state.counters["vdpbf16ps_peak"] = anchor("bf16_vdpbf16ps_peak_GFLOPs");
@@ -128,11 +166,11 @@ void BM_attention(benchmark::State& state, bool decode) {
     benchmark::DoNotOptimize(out.raw());
   }
   if (decode) {
-    state.counters["GB/s"] = benchmark::Counter(2.0 * double(k.bytes()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["GB/s"] = gigabytes_per_second(2.0 * double(k.bytes()));
     state.counters["floor_GB/s"] = anchor("dram_read_GBps");
   } else {
     const double flops = 4.0 * double(nH * hd) * double(S) * double(S + 1) / 2.0;
-    state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["GFLOP/s"] = gigaflops_per_second(flops);
   }
   state.SetLabel(decode ? "decode step, f32 KV cache" : "causal prefill, online softmax");
 }
@@ -152,6 +190,7 @@ void attention_sizes(benchmark::internal::Benchmark* b, std::int64_t S) {
 
 BENCHMARK_CAPTURE(BM_attention, prefill, false)->Apply([](auto* b) { attention_sizes(b, 1024); });
 BENCHMARK_CAPTURE(BM_attention, decode, true)->Apply([](auto* b) { attention_sizes(b, 4096); });
+BENCHMARK(BM_read_bandwidth)->Unit(benchmark::kMillisecond)->MinTime(0.3)->UseRealTime();
 BENCHMARK_CAPTURE(BM_decode_gemv, bf16, DType::BF16)->Apply(gemv_shapes);
 BENCHMARK_CAPTURE(BM_decode_gemv, f32, DType::F32)->Apply(gemv_shapes);
 BENCHMARK_CAPTURE(BM_prefill, f32_exact, DType::F32, CpuBackend::Precision::exact)->Apply(prefill_shapes);

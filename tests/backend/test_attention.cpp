@@ -13,11 +13,15 @@ struct AttnShape {
   std::int64_t B, Sq, Sk, cap, nH, nKV, hd;
 };
 
-// Sq = 70 spans several query blocks and key blocks (64); Sk < cap exercises kv_len.
+// Sk > 64 spans several key blocks; Sq·group > 128 several query blocks (work units); Sk < cap
+// exercises kv_len.
 constexpr AttnShape kShapes[] = {
     {2, 70, 70, 70, 4, 4, 24},    // prefill, group 1, hd not a multiple of 16
+    {1, 140, 140, 140, 4, 1, 16}, // prefill, group 4: five work units of 32 queries
     {1, 37, 37, 40, 4, 2, 64},    // prefill, group 2, kv_len < capacity
     {2, 1, 75, 96, 8, 2, 32},     // decode, group 4
+    {1, 1, 130, 130, 4, 2, 64},   // decode, group 2 (two rows per work unit)
+    {1, 3, 70, 80, 2, 2, 48},     // three-token step, group 1 (three rows per work unit)
     {1, 5, 133, 140, 2, 1, 16},   // chunked prefill after a cache, group 2
     {1, 20, 20, 20, 2, 1, 256},   // Gemma-2 head size
 };

@@ -25,6 +25,8 @@ struct AttentionInputs {
 
 class AttentionTile {
  public:
+  static constexpr std::int64_t kDirectMaxRows = 4;
+
   AttentionTile(const AttentionInputs& in, std::int64_t max_rows)
       : in_(in),
         hdp_((in.hd + 15) / 16 * 16),
@@ -50,12 +52,27 @@ class AttentionTile {
     std::fill_n(m_.data(), rows, -std::numeric_limits<float>::infinity());
     std::fill_n(l_.data(), rows, 0.0f);
 
+    // Few rows (decode) cannot amortise transposing each key block: take dot products on the cache.
+    // With hd a multiple of 16 the values are read in place too.
+    const bool direct = rows <= kDirectMaxRows && hd % 16 == 0;
+    const std::int64_t ldkv = in_.nKV * hd;
     for (std::int64_t j0 = lo; j0 < hi; j0 += kKeyBlock) {
       const std::int64_t nb = std::min(kKeyBlock, hi - j0);
-      pack_block(b, kvh, j0, nb);
-      scores(Q_.data(), hd, rows, Kt_.data(), hd, S_.data());
+      const float* kblock = in_.k + ((b * in_.cap + j0) * in_.nKV + kvh) * hd;
+      const float* vblock = in_.v + ((b * in_.cap + j0) * in_.nKV + kvh) * hd;
+      if (direct) {
+        scores_direct(Q_.data(), hd, rows, kblock, ldkv, nb, hd, S_.data());
+      } else {
+        transpose_keys(kblock, ldkv, nb);
+        scores(Q_.data(), hd, rows, Kt_.data(), hd, S_.data());
+      }
       for (std::int64_t r = 0; r < rows; ++r) softmax_update(r, b, j0, nb);
-      values(S_.data(), rows, V_.data(), hdp_, nb, O_.data());
+      if (hd == hdp_) {
+        values(S_.data(), rows, vblock, ldkv, hdp_, nb, O_.data());
+      } else {
+        copy_values(vblock, ldkv, nb);
+        values(S_.data(), rows, V_.data(), hdp_, hdp_, nb, O_.data());
+      }
     }
 
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -68,15 +85,17 @@ class AttentionTile {
   }
 
  private:
-  // Keys of the block transposed into Kt [hd][64]; values into V [64][hdp] (pad columns stay 0).
-  void pack_block(std::int64_t b, std::int64_t kvh, std::int64_t j0, std::int64_t nb) {
-    const std::int64_t hd = in_.hd;
+  // Keys of the block transposed into Kt [hd][64] (columns past nb keep stale, finite values whose
+  // scores are discarded).
+  void transpose_keys(const float* kblock, std::int64_t ldk, std::int64_t nb) {
     for (std::int64_t jj = 0; jj < nb; ++jj) {
-      const std::int64_t off = ((b * in_.cap + j0 + jj) * in_.nKV + kvh) * hd;
-      const float* kr = in_.k + off;
-      for (std::int64_t d = 0; d < hd; ++d) Kt_[std::size_t(d * kKeyBlock + jj)] = kr[d];
-      std::copy_n(in_.v + off, hd, V_.data() + jj * hdp_);
+      const float* kr = kblock + jj * ldk;
+      for (std::int64_t d = 0; d < in_.hd; ++d) Kt_[std::size_t(d * kKeyBlock + jj)] = kr[d];
     }
+  }
+  // Values into V [64][hdp] when hd is not a multiple of 16 (the pad columns stay 0).
+  void copy_values(const float* vblock, std::int64_t ldv, std::int64_t nb) {
+    for (std::int64_t jj = 0; jj < nb; ++jj) std::copy_n(vblock + jj * ldv, in_.hd, V_.data() + jj * hdp_);
   }
 
   // Scale → cap → mask for row r's scores of keys [j0, j0 + nb), then the online-softmax step: the

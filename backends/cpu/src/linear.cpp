@@ -25,7 +25,7 @@ using namespace cpu_detail;
 
 // bf16 weights are widened in tiles of kTileRows × kTileK (590 KB of f32, L2-sized); a weight row
 // longer than kTileK is split and the later parts accumulate into y. Measured at M = 128 against
-// 64/256/512 rows and 576/2304/full K (docs/cpu_backend.md): within ~5% of f32 weights.
+// 64/256/512 rows and 576/2304/full K (docs/cpu_backend.md): ~10% behind f32 weights.
 constexpr std::int64_t kTileRows = 128;
 constexpr std::int64_t kTileK = 1152;
 // bf16 weights: streaming the weight twice (two passes of 8 rows) beats widening it for oneDNN up to

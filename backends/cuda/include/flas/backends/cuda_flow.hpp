@@ -8,6 +8,7 @@
 // is the same loop on CudaBackend. Include this header before instantiating FlasFlow<CudaBackend>.
 // It can go once pooled_concept.hpp drops its static_assert (then the primary template serves).
 #include "flas/backends/cuda.hpp"
+#include "flas/backends/cuda_ode.hpp"  // device states for the ODE core: steering integrates through it
 #include "flas/condition/pooled_concept.hpp"
 
 namespace flas::condition {
