@@ -11,6 +11,7 @@
 
 #include "flas/field/flow_init.hpp"
 #include "flas/models/gemma2/model.hpp"
+#include "gemma2_2b_config.hpp"
 
 namespace flas::bench {
 
@@ -19,25 +20,6 @@ inline nlohmann::json anchors(const std::string& file) {
   return nlohmann::json::parse(in);
 }
 
-inline gemma2::Config gemma2_2b_config() {
-  gemma2::Config c;
-  c.vocab_size = 256000;
-  c.hidden_size = 2304;
-  c.intermediate_size = 9216;
-  c.num_hidden_layers = 26;
-  c.num_attention_heads = 8;
-  c.num_key_value_heads = 4;
-  c.head_dim = 256;
-  c.query_pre_attn_scalar = 256;
-  c.attn_logit_softcapping = 50;
-  c.final_logit_softcapping = 30;
-  c.sliding_window = 4096;
-  c.max_position_embeddings = 8192;
-  c.eos_token_ids = {1, 107};
-  for (int l = 0; l < c.num_hidden_layers; ++l)
-    c.layer_types.push_back(l % 2 == 0 ? gemma2::LayerType::sliding_attention : gemma2::LayerType::full_attention);
-  return c;
-}
 
 // Uniform random values of a given scale, filled in parallel chunks (2.6B values take a few seconds).
 inline Tensor random_tensor(const Shape& s, DType dt, float scale, std::uint64_t seed) {
