@@ -4,6 +4,7 @@
 //   x3 = x2 + g_m ⊙ N(MLP(N(x2)))
 // and v = x_B − h (SPEC.md). The self-attention is causal over the tokens of one evaluation slot (one
 // Euler step and stage): in decode it reads that slot's KV cache of earlier positions.
+#include <algorithm>
 #include <span>
 #include <vector>
 
@@ -25,9 +26,13 @@ class FlasFlow {
     std::vector<condition::ConceptKV<B>> per_block;  // cross-attention
     std::vector<tensor_t<B>> pooled;                  // pooled-additive: N_post(W_p·mean(C)) [B, H] per block
   };
-  // Self-attention KV caches of one evaluation slot: per block, K and V [B, capacity, nKV, hd].
+  // State of one evaluation slot (one Euler step and stage) across the tokens of a sequence: per block,
+  // the self-attention K and V [B, capacity, nKV, hd]; and e(t) with the times it was computed for —
+  // a slot sees the same t at every decode token, so its time MLP runs once per sequence, not per token.
   struct SlotCache {
     std::vector<tensor_t<B>> k, v;
+    std::vector<float> embedded_times;
+    tensor_t<B> time_embedding;
   };
 
   FlasFlow(const gemma2::Config& base, Tensor inv_freq, FlowWeights w)
@@ -80,8 +85,7 @@ class FlasFlow {
     FLAS_CHECK(std::int64_t(t.size()) == Bn, "flow velocity: ", t.size(), " times for ", Bn, " rows");
     auto x = tensor_t<B>::empty(h.shape(), B::activation_dtype);
     B::copy(x, h);
-    tensor_t<B> e;
-    if (w_.switches.time) e = condition::time_embedding<B>(w_.time, t);
+    const tensor_t<B>* e = w_.switches.time ? &embedded_time(t, cache) : nullptr;
     auto n = tensor_t<B>::empty(h.shape(), B::activation_dtype);
     for (std::size_t i = 0; i < w_.blocks.size(); ++i) {
       const FlowBlockWeights& blk = w_.blocks[i];
@@ -89,7 +93,7 @@ class FlasFlow {
         for (std::int64_t b = 0; b < Bn; ++b)
           for (std::int64_t s = 0; s < S; ++s) {
             auto row = x[b][s];
-            B::add(row, e[b]);
+            B::add(row, (*e)[b]);
           }
       if (w_.switches.cross_attn) {
         B::rms_norm(x, blk.pre_cross_norm, eps(), n);
@@ -123,6 +127,14 @@ class FlasFlow {
   }
 
  private:
+  const tensor_t<B>& embedded_time(std::span<const float> t, SlotCache& cache) const {
+    if (!cache.time_embedding.defined() || !std::ranges::equal(cache.embedded_times, t)) {
+      cache.time_embedding = condition::time_embedding<B>(w_.time, t);
+      cache.embedded_times.assign(t.begin(), t.end());
+    }
+    return cache.time_embedding;
+  }
+
   gemma2::HeadLayout heads() const { return {cfg_.num_attention_heads, cfg_.num_key_value_heads, cfg_.head_dim}; }
   float eps() const { return float(cfg_.rms_norm_eps); }
   float softcap() const { return float(cfg_.attn_logit_softcapping); }
