@@ -2,7 +2,10 @@
 // chat model (bf16 as shipped, and f32) and for random weights with Gemma-2-2B shapes (bf16 and f32),
 // 2 threads by default (OMP_NUM_THREADS), printed beside llama.cpp on the same kind of machine.
 //   build/bench/bench_gemma2 [--benchmark_filter=tiny]
+#include <chrono>
+
 #include "bench_models.hpp"
+#include "read_floor.hpp"
 #include "flas/backends/cpu.hpp"
 
 using namespace flas;
@@ -29,6 +32,8 @@ void prefill(benchmark::State& state, const Model& m, const std::string& anchor_
   state.counters["llamacpp_tok/s"] = a["prefill128_tps"].get<double>();
 }
 
+// `floor_ms` > 0 (the 2B shapes): each token is followed by a plain read of all the model's weights, the
+// same-moment bandwidth floor, since this shared machine's bandwidth drifts (read_floor.hpp).
 void decode(benchmark::State& state, const Model& m, const std::string& anchor_key, double floor_ms) {
   const std::int64_t context = 128, tokens = 512;
   const auto ids = bench::prompt_of(context, m.config().vocab_size);
@@ -38,6 +43,8 @@ void decode(benchmark::State& state, const Model& m, const std::string& anchor_k
   m.forward(t, Tensor{}, cache);
   Tensor next = Tensor::empty({1, 1}, DType::I64);
   next.data<std::int64_t>()[0] = 42;
+  const auto buffers = bench::weight_buffers(m.weights());
+  double decode_s = 0, read_s = 0;
   for (auto _ : state) {
     if (cache.free_slots() == 0) {
       state.PauseTiming();
@@ -45,10 +52,20 @@ void decode(benchmark::State& state, const Model& m, const std::string& anchor_k
       m.forward(t, Tensor{}, cache);
       state.ResumeTiming();
     }
+    const auto t0 = std::chrono::steady_clock::now();
     auto h = m.forward(next, Tensor{}, cache);
     benchmark::DoNotOptimize(m.logits(Model::last_positions(h)));
+    decode_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (floor_ms > 0) read_s += bench::plain_read_seconds(buffers, std::max(1, CpuBackend::num_threads()));
   }
-  state.counters["tok/s"] = benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
+  const double n = double(state.iterations());
+  state.counters["tok/s"] = n / decode_s;
+  state.counters["decode_ms/tok"] = 1e3 * decode_s / n;
+  if (floor_ms > 0) {
+    state.counters["read_floor_ms"] = 1e3 * read_s / n;  // all weight bytes, plain read, same moment
+    state.counters["decode/read_floor"] = decode_s / read_s;
+    state.counters["GB/s"] = double(bench::total_bytes(buffers)) * n / decode_s / 1e9;
+  }
   state.counters["llamacpp_tok/s"] = llamacpp()["llamacpp"][anchor_key]["decode_tps"].get<double>();
   if (floor_ms > 0) state.counters["floor_ms/tok"] = floor_ms;
 }

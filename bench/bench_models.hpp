@@ -68,6 +68,17 @@ inline std::vector<std::int64_t> prompt_of(std::int64_t n, std::int64_t vocab) {
   return ids;
 }
 
+// Every weight tensor of a model: the bytes a decode step streams.
+inline std::vector<const Tensor*> weight_buffers(const gemma2::Weights& w) {
+  std::vector<const Tensor*> out{&w.embed, &w.final_norm};
+  for (const auto& L : w.layers)
+    for (const Tensor* t : {&L.input_norm, &L.post_attn_norm, &L.pre_ff_norm, &L.post_ff_norm, &L.attn.q_proj,
+                            &L.attn.k_proj, &L.attn.v_proj, &L.attn.o_proj, &L.mlp.gate_proj, &L.mlp.up_proj,
+                            &L.mlp.down_proj})
+      out.push_back(t);
+  return out;
+}
+
 // Weights converted to another dtype (the f32 variant of the bundled bf16 model).
 inline gemma2::Weights converted(const gemma2::Weights& w, DType dt) {
   gemma2::Weights out = w;

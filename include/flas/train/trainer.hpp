@@ -14,6 +14,7 @@
 #include "flas/io/safetensors.hpp"
 #include "flas/train/adamw.hpp"
 #include "flas/train/lr_schedule.hpp"
+#include "flas/train/optimizer_step.hpp"
 #include "flas/train/train_state.hpp"
 
 namespace flas::train {
@@ -87,20 +88,8 @@ class Trainer {
         loss += parts.loss / o_.grad_accum;
         tokens += parts.tokens;
       }
-      field::for_each_flow_parameter(grads, [&](const std::string&, Tensor& g) {
-        float* p = g.data<float>();
-        for (std::int64_t i = 0; i < g.numel(); ++i) p[i] /= float(o_.grad_accum);
-      });
-      const double norm = clip_grad_norm(
-          [&](auto&& f) { field::for_each_flow_parameter(grads, [&](const std::string&, Tensor& g) { f(g); }); },
-          o_.clip_norm);
       const double lr = o_.lr.at(p_.step);
-      adam_.begin_step();
-      std::vector<Tensor*> gs;
-      field::for_each_flow_parameter(grads, [&](const std::string&, Tensor& g) { gs.push_back(&g); });
-      std::size_t i = 0;
-      field::for_each_flow_parameter(flow_.weights(),
-                                     [&](const std::string& name, Tensor& w) { adam_.update(name, w, *gs[i++], lr); });
+      const double norm = apply_flow_gradients(flow_.weights(), grads, adam_, lr, o_.clip_norm, o_.grad_accum);
       ++p_.step;
       ++run_steps;
       sum.last_loss = loss;
