@@ -97,6 +97,13 @@ void BM_2b_decode_bf16(benchmark::State& s) {
   decode(s, big(DType::BF16), "gemma2_2b_shapes_bf16", llamacpp()["floors_gemma2_2b_shapes"]["decode_bf16_ms_per_token"]);
 }
 void BM_2b_prefill128_bf16(benchmark::State& s) { prefill(s, big(DType::BF16), "gemma2_2b_shapes_bf16"); }
+// The opt-in bf16_activations precision: activations rounded to bf16, oneDNN's bf16 matmul.
+void BM_2b_prefill128_bf16_fast(benchmark::State& s) {
+  CpuBackend::set_precision(CpuBackend::Precision::bf16_activations);
+  prefill(s, big(DType::BF16), "gemma2_2b_shapes_bf16");
+  CpuBackend::set_precision(CpuBackend::Precision::exact);
+  s.SetLabel(CpuBackend::bf16_matmul_available() ? "bf16 matmul" : "no bf16 matmul here: exact path");
+}
 void BM_2b_decode_f32(benchmark::State& s) {
   decode(s, big(DType::F32), "gemma2_2b_shapes_f32", llamacpp()["floors_gemma2_2b_shapes"]["decode_f32_ms_per_token"]);
 }
@@ -110,6 +117,7 @@ BENCHMARK(BM_tiny_decode_bf16)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_tiny_decode_f32)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_2b_decode_bf16)->Unit(benchmark::kMillisecond)->Iterations(8);
 BENCHMARK(BM_2b_prefill128_bf16)->Unit(benchmark::kMillisecond)->Iterations(2);
+BENCHMARK(BM_2b_prefill128_bf16_fast)->Unit(benchmark::kMillisecond)->Iterations(2);
 BENCHMARK(BM_2b_decode_f32)->Unit(benchmark::kMillisecond)->Iterations(5);
 BENCHMARK(BM_2b_prefill128_f32)->Unit(benchmark::kMillisecond)->Iterations(2);
 BENCHMARK_MAIN();

@@ -4,8 +4,9 @@
 //  - prefill (M = 128): GFLOP/s, exact f32 (f32 and bf16 weights) and the bf16-activation fast mode,
 //    against oneDNN's f32 and bf16 matmul rates.
 // Shapes are [N, K] = [out, in]: 2304x2304 (q/o), 9216x2304 (gate/up), 2304x9216 (down), 256000x2304
-// (the tied LM head, 1.2 GB in bf16). Also a plain read loop (the bandwidth available right now) and
-// attention at 2B sizes. Runs in about 30 s on 2 threads.
+// (the tied LM head, 1.2 GB in bf16). Also a plain read loop (the bandwidth available right now),
+// attention at 2B sizes and the training VJPs of attention and linear at a 4 x 256-token batch.
+// Runs in about 35 s on 2 threads.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -18,6 +19,8 @@
 #include <vector>
 
 #include "flas/backends/cpu.hpp"
+#include "flas/backends/cpu_backward.hpp"
+#include "read_floor.hpp"
 
 namespace {
 
@@ -80,29 +83,11 @@ const std::vector<Tensor>& weights(std::int64_t N, std::int64_t K, DType dt) {
 // machines drift by ±20% from minute to minute; compare the GEMV rows against this one too.
 void BM_read_bandwidth(benchmark::State& state) {
   const std::vector<Tensor>& w = weights(2304, 9216, DType::BF16);
+  std::vector<const Tensor*> buffers;
+  for (const Tensor& c : w) buffers.push_back(&c);
   const int threads = std::max(1, CpuBackend::num_threads());
-  std::uint64_t total = 0;
-  for (auto _ : state) {
-    std::vector<std::uint64_t> sums(std::size_t(threads), 0);
-    std::vector<std::thread> team;
-    for (int t = 0; t < threads; ++t)
-      team.emplace_back([&, t] {
-        std::uint64_t s = 0;
-        for (const Tensor& c : w) {
-          const auto* p = static_cast<const std::uint64_t*>(c.raw());
-          const std::size_t n = c.bytes() / 8, lo = n * std::size_t(t) / std::size_t(threads),
-                            hi = n * std::size_t(t + 1) / std::size_t(threads);
-          for (std::size_t i = lo; i < hi; ++i) s += p[i];  // integer adds: vectorised, any order
-        }
-        sums[std::size_t(t)] = s;
-      });
-    for (auto& th : team) th.join();
-    for (auto s : sums) total += s;
-  }
-  benchmark::DoNotOptimize(total);
-  std::size_t bytes = 0;
-  for (const Tensor& c : w) bytes += c.bytes();
-  state.counters["GB/s"] = gigabytes_per_second(double(bytes));
+  for (auto _ : state) flas::bench::plain_read_seconds(buffers, threads);
+  state.counters["GB/s"] = gigabytes_per_second(double(flas::bench::total_bytes(buffers)));
   state.counters["floor_GB/s"] = anchor("dram_read_GBps");
   state.SetLabel("plain read loop over the cold weight copies");
 }
@@ -175,6 +160,47 @@ void BM_attention(benchmark::State& state, bool decode) {
   state.SetLabel(decode ? "decode step, f32 KV cache" : "causal prefill, online softmax");
 }
 
+// Training VJPs at a batch of 4 x 256 tokens. Attention: 8 query heads over 4 kv heads, hd 256, causal,
+// soft-cap 50 (GFLOP/s over the visible half: 5 products of 2·hd flops per visible (query, key, head)).
+void BM_attention_backward(benchmark::State& state) {
+  const std::int64_t B = 4, S = 256, nH = 8, nKV = 4, hd = 256;
+  const Tensor q = make_tensor(B * S, nH * hd, DType::F32).view({B, S, nH, hd});
+  const Tensor k = make_tensor(B * S, nKV * hd, DType::F32).view({B, S, nKV, hd});
+  const Tensor v = make_tensor(B * S, nKV * hd, DType::F32).view({B, S, nKV, hd});
+  const Tensor dout = make_tensor(B * S, nH * hd, DType::F32).view({B, S, nH, hd});
+  Tensor out = Tensor::empty(q.shape(), DType::F32), dq = Tensor::empty(q.shape(), DType::F32);
+  Tensor dk = Tensor::empty(k.shape(), DType::F32), dv = Tensor::empty(v.shape(), DType::F32);
+  flas::nn::AttentionParams p;
+  p.scale = 1.0f / 16.0f;
+  p.softcap = 50.0f;
+  CpuBackend::attention(q, k, v, out, p);
+  for (auto _ : state) {
+    CpuBackend::fill(dk, 0.0f);
+    CpuBackend::fill(dv, 0.0f);
+    flas::BackwardOps<CpuBackend>::attention_backward(q, k, v, out, dout, p, dq, dk, dv);
+    benchmark::DoNotOptimize(dq.raw());
+  }
+  state.counters["GFLOP/s"] = gigaflops_per_second(5.0 * 2.0 * double(B * nH * hd) * double(S) * double(S + 1) / 2.0);
+  state.SetLabel("B 4, S 256, 8/4 heads, hd 256, causal, soft-cap 50");
+}
+
+// Linear VJP at M = 1024 rows: dx = dy·W for a frozen bf16 weight (the base model), dx and dW += dyᵀ·x
+// for a trainable f32 one (the flow).
+void BM_linear_backward(benchmark::State& state, DType dt) {
+  const std::int64_t M = 1024, N = state.range(0), K = state.range(1);
+  const Tensor w = make_tensor(N, K, dt);  // compute-bound: one cache-warm copy
+  const Tensor x = make_tensor(M, K, DType::F32), dy = make_tensor(M, N, DType::F32);
+  Tensor dx = Tensor::empty({M, K}, DType::F32), dw = make_tensor(N, K, DType::F32);
+  Tensor* dwp = dt == DType::F32 ? &dw : nullptr;
+  flas::BackwardOps<CpuBackend>::linear_backward(x, w, dy, &dx, dwp, nullptr);  // warm: primitives
+  for (auto _ : state) {
+    flas::BackwardOps<CpuBackend>::linear_backward(x, w, dy, &dx, dwp, nullptr);
+    benchmark::DoNotOptimize(dx.raw());
+  }
+  state.counters["GFLOP/s"] = gigaflops_per_second((dwp ? 4.0 : 2.0) * double(M * N * K));
+  state.SetLabel(dwp ? "f32 weights: dx and dW" : "bf16 weights: dx only");
+}
+
 void gemv_shapes(benchmark::internal::Benchmark* b) {
   b->Args({2304, 2304})->Args({9216, 2304})->Args({2304, 9216})->Args({256000, 2304});
   b->ArgNames({"N", "K"})->Unit(benchmark::kMillisecond)->MinTime(0.3)->UseRealTime();
@@ -190,6 +216,9 @@ void attention_sizes(benchmark::internal::Benchmark* b, std::int64_t S) {
 
 BENCHMARK_CAPTURE(BM_attention, prefill, false)->Apply([](auto* b) { attention_sizes(b, 1024); });
 BENCHMARK_CAPTURE(BM_attention, decode, true)->Apply([](auto* b) { attention_sizes(b, 4096); });
+BENCHMARK(BM_attention_backward)->Unit(benchmark::kMillisecond)->MinTime(0.3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_linear_backward, bf16, DType::BF16)->Apply(prefill_shapes);
+BENCHMARK_CAPTURE(BM_linear_backward, f32, DType::F32)->Apply(prefill_shapes);
 BENCHMARK(BM_read_bandwidth)->Unit(benchmark::kMillisecond)->MinTime(0.3)->UseRealTime();
 BENCHMARK_CAPTURE(BM_decode_gemv, bf16, DType::BF16)->Apply(gemv_shapes);
 BENCHMARK_CAPTURE(BM_decode_gemv, f32, DType::F32)->Apply(gemv_shapes);

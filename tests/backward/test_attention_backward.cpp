@@ -4,74 +4,23 @@
 // larger than kv_len, non-causal cross-attention with Sq > Sk, and a non-causal square case.
 #include <vector>
 
+#include "attention_cases.hpp"
 #include "backward_test_support.hpp"
 
 namespace flas::backward_test {
 namespace {
 
-struct Layout {
-  const char* name;
-  std::int64_t B, Sq, capacity, kv_len, hd;  // kv_len −1: the whole capacity
-  bool causal;
-  std::int64_t window;
-  bool pads;
-};
-
-constexpr std::int64_t kQueryHeads = 4;
-constexpr Layout kLayouts[] = {
-    {"causal self-attention", 2, 5, 5, -1, 6, true, 0, false},
-    {"causal, left and right padding", 2, 5, 5, -1, 6, true, 0, true},
-    {"decode: window 3, kv_len 7 of 9, pads", 2, 3, 9, 7, 4, true, 3, true},
-    {"prefill: window 2", 1, 6, 6, -1, 4, true, 2, false},
-    {"cross: Sq 7 > Sk 4 of 6, pads", 2, 7, 6, 4, 5, false, 0, true},
-    {"non-causal square (window ignored)", 1, 4, 4, -1, 3, false, 2, false},
-};
-
-// Even rows are left-padded (keys 0 and 1), odd rows right-padded (the last key in use): with causal
-// masking the first queries of a left-padded row see no real key at all.
-std::vector<std::uint8_t> key_validity(const Layout& l) {
-  const std::int64_t used = l.kv_len < 0 ? l.capacity : l.kv_len;
-  std::vector<std::uint8_t> valid(std::size_t(l.B * l.capacity), 1);
-  for (std::int64_t b = 0; b < l.B; ++b) {
-    std::uint8_t* row = valid.data() + b * l.capacity;
-    if (b % 2 == 0) row[0] = row[1] = 0;
-    else row[used - 1] = 0;
-  }
-  return valid;
-}
-
-const char* rule_name(nn::MaskRule r) {
-  switch (r) {
-    case nn::MaskRule::hf_min: return "hf_min";
-    case nn::MaskRule::flas_additive: return "flas_additive";
-    case nn::MaskRule::replace_neg1e4: return "replace_neg1e4";
-  }
-  return "?";
-}
-
 TEST_CASE("attention_backward: dq, dk, dv against finite differences for every mask rule and layout") {
   Rng rng(101);
-  for (const Layout& l : kLayouts)
+  for (const Layout& l : kSmallLayouts)
     for (std::int64_t group : {1, 2, 4})
       for (nn::MaskRule rule : {nn::MaskRule::hf_min, nn::MaskRule::flas_additive, nn::MaskRule::replace_neg1e4})
         for (float softcap : {0.0f, 1.5f}) {
-          const std::string layout = l.name, rule_str = rule_name(rule);
-          CAPTURE(layout);
-          CAPTURE(group);
-          CAPTURE(rule_str);
-          CAPTURE(softcap);
-          const std::int64_t nKV = kQueryHeads / group;
-          const std::vector<std::uint8_t> valid = key_validity(l);
-          nn::AttentionParams p;
-          p.scale = float(1.0 / std::sqrt(double(l.hd)));
-          p.softcap = softcap;
-          p.rule = rule;
-          p.causal = l.causal;
-          p.window = l.window;
-          p.kv_len = l.kv_len;
-          p.key_valid = l.pads ? valid.data() : nullptr;
+          const AttentionCase c(l, group, rule, softcap);
+          INFO(c.label);
+          const auto& [q_shape, kv_shape, p] = std::tie(c.q_shape, c.kv_shape, c.p);
+          const std::string rule_str = rule_name(rule);
 
-          const Shape q_shape{l.B, l.Sq, kQueryHeads, l.hd}, kv_shape{l.B, l.capacity, nKV, l.hd};
           Tensor q = rng.uniform(q_shape, -2, 2), k = rng.uniform(kv_shape, -2, 2), v = rng.uniform(kv_shape);
           const Tensor r = rng.uniform(q_shape);
           auto objective = [&] {

@@ -100,11 +100,7 @@ TEST_CASE("f32 backward: rope, gelu_tanh_mul, softcap, silu, cross_entropy") {
 }
 
 // Two padding patterns: holes that leave every query some real key, and left padding that masks the
-// first queries of row 0 completely. Under flas_additive those rows' scores are −1e4 + s, where f32's
-// spacing is 2⁻¹⁰ ≈ 1e-3: the f32 forward itself is only that close to f64 there, so that one
-// combination is held to kF32AtMinus1e4 instead of kF32Bound.
-constexpr double kF32AtMinus1e4 = 2e-3;
-
+// first queries of row 0 completely; the latter under flas_additive is held to kF32AtMinus1e4.
 TEST_CASE("f32 backward: attention for every mask rule, soft-cap on and off") {
   Rng rng(303);
   struct Layout {

@@ -24,13 +24,15 @@ struct Key {
   MatmulShape s;
   bool operator==(const Key& o) const {  // field by field: the struct has padding bytes
     return s.M == o.s.M && s.N == o.s.N && s.K == o.s.K && s.ldx == o.s.ldx && s.ldw == o.s.ldw &&
-           s.ldy == o.s.ldy && s.type == o.s.type && s.bias == o.s.bias && s.accumulate == o.s.accumulate;
+           s.ldy == o.s.ldy && s.type == o.s.type && s.bias == o.s.bias && s.accumulate == o.s.accumulate &&
+           s.x_kmajor == o.s.x_kmajor && s.w_kmajor == o.s.w_kmajor;
   }
 };
 struct KeyHash {
   std::size_t operator()(const Key& k) const {
     const std::int64_t parts[] = {k.s.M, k.s.N, k.s.K, k.s.ldx, k.s.ldw, k.s.ldy,
-                                  std::int64_t(k.s.type) * 4 + (k.s.bias ? 2 : 0) + (k.s.accumulate ? 1 : 0)};
+                                  std::int64_t(k.s.type) * 16 + (k.s.x_kmajor ? 8 : 0) + (k.s.w_kmajor ? 4 : 0) +
+                                      (k.s.bias ? 2 : 0) + (k.s.accumulate ? 1 : 0)};
     std::size_t h = 0xcbf29ce484222325ull;
     for (std::int64_t p : parts) h = (h ^ std::size_t(p)) * 0x100000001b3ull;
     return h;
@@ -50,8 +52,10 @@ dnnl::engine& engine() {
 
 dnnl::matmul::primitive_desc make_pd(const MatmulShape& s, Entry& e) {
   const dt in = s.type == MatmulType::f32 ? dt::f32 : dt::bf16;
-  e.src = dnnl::memory::desc({s.M, s.K}, in, {s.ldx, 1});
-  e.wei = dnnl::memory::desc({s.K, s.N}, in, {1, s.ldw});  // w [N, K] seen as its transpose [K, N]
+  using strides = dnnl::memory::dims;
+  e.src = dnnl::memory::desc({s.M, s.K}, in, s.x_kmajor ? strides{1, s.ldx} : strides{s.ldx, 1});
+  // w [N, K] is seen as its transpose [K, N] ("ba"); a K-major w is that matrix as stored ("ab").
+  e.wei = dnnl::memory::desc({s.K, s.N}, in, s.w_kmajor ? strides{s.ldw, 1} : strides{1, s.ldw});
   e.dst = dnnl::memory::desc({s.M, s.N}, dt::f32, {s.ldy, 1});
   if (s.bias) e.bias = dnnl::memory::desc({1, s.N}, dt::f32, {s.N, 1});
   dnnl::primitive_attr attr;

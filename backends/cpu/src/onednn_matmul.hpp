@@ -18,6 +18,9 @@ struct MatmulShape {
   MatmulType type = MatmulType::f32;
   bool bias = false;
   bool accumulate = false;  // y += x·wᵀ instead of y = x·wᵀ (a K-split's later parts)
+  // Operands stored the other way round (the backward's products read them in place, no transposed copy):
+  bool x_kmajor = false;  // x stored as [K, M] with row stride ldx (dyᵀ in dW = dyᵀ·x)
+  bool w_kmajor = false;  // w stored as [K, N] with row stride ldw (W itself in dx = dy·W)
 };
 
 // Runs one matmul on the calling thread's OpenMP team (all threads outside a parallel region, the

@@ -10,6 +10,7 @@
 // a scratch buffer first.
 #include "caching_allocator.hpp"
 #include "flas/backends/cuda_backward.hpp"
+#include "flas/core/linear_backward_checks.hpp"
 #include "op_support.hpp"
 #include "runtime.hpp"
 
@@ -116,22 +117,9 @@ void CudaBackend::linear(const CudaTensor& x, cuda::Operand w_in, cuda::Optional
 
 void BackwardOps<CudaBackend>::linear_backward(const CudaTensor& x, cuda::Operand w_in, const CudaTensor& dy,
                                                CudaTensor* dx, CudaTensor* dw, CudaTensor* db) {
-  expect_f32(x, "linear_backward", "x");
-  expect_f32(dy, "linear_backward", "dy");
   check_weight_shape(w_in, "linear_backward");
   const std::int64_t N = w_in.shape()[0], K = w_in.shape()[1], M = rows_of(x);
-  FLAS_CHECK(x.dim(-1) == K && dy.numel() == M * N, "linear_backward: x ", x.shape(), ", w ", w_in.shape(), ", dy ",
-             dy.shape(), " do not match");
-  if (dx) {
-    expect_f32(*dx, "linear_backward", "dx");
-    FLAS_CHECK(dx->numel() == M * K, "linear_backward: dx ", dx->shape(), " does not match x ", x.shape());
-  }
-  if (dw)
-    FLAS_CHECK(dw->dtype() == DType::F32 && dw->numel() == N * K, "linear_backward: dw is ", dtype_name(dw->dtype()),
-               " ", dw->shape(), ", expected F32 with ", N * K, " elements");
-  if (db)
-    FLAS_CHECK(db->dtype() == DType::F32 && db->numel() == N, "linear_backward: db is ", dtype_name(db->dtype()), " ",
-               db->shape(), ", expected F32 with ", N, " elements");
+  check_linear_backward(x, w_in.shape(), dy, dx, dw, db, M);
   (void)as_int(M, "linear_backward");
   (void)as_int(N, "linear_backward");
   (void)as_int(K, "linear_backward");
