@@ -130,3 +130,23 @@ TEST_CASE_TEMPLATE("a steering vector moves each row by T·d", B, FLAS_HOST_BACK
   CHECK(max_rel_diff(h[1], rig.h[1]) == 0);  // T = 0: untouched
   CHECK_THROWS_AS(f.condition({2}), flas::Error);
 }
+
+// A slot cache keeps e(t) across decode tokens; a call at other times must not reuse it. Without
+// self-attention the velocity depends on the cache through e(t) alone, so a cache that has seen other
+// times must give exactly what a fresh one gives.
+TEST_CASE_TEMPLATE("a slot's cached time embedding follows the times it is called with", B, FLAS_HOST_BACKENDS) {
+  VariantRig<B> rig;
+  field::FlowSwitches sw;
+  sw.self_attn = false;
+  auto flow = rig.flow(sw);
+  const auto cond = flow.condition(rig.concepts({0, 1}));
+  gemma2::TokenLayout at{rig.pos, 0, rig.h.dim(1), rig.valid.template data<std::uint8_t>()};
+  const std::vector<float> t1{0.3f, 1.1f}, t2{0.3f, 1.7f};
+  auto used = flow.new_slot_cache(rig.h.dim(0), rig.h.dim(1));
+  const Tensor v1 = flow.velocity(rig.h, t1, cond, at, used);
+  const Tensor v2 = flow.velocity(rig.h, t2, cond, at, used);
+  auto fresh = flow.new_slot_cache(rig.h.dim(0), rig.h.dim(1));
+  CHECK(max_rel_diff(v2, flow.velocity(rig.h, t2, cond, at, fresh)) == 0);
+  CHECK(max_rel_diff(v1, flow.velocity(rig.h, t1, cond, at, used)) == 0);  // and back
+  CHECK(max_rel_diff(v1, v2) > 1e-6);                                        // the times matter
+}
