@@ -72,7 +72,7 @@ void decode(benchmark::State& state, const Model& m, const std::string& anchor_k
 
 const Model& tiny(DType dt) {
   static const Model bf = Model::load(std::string(FLAS_PROJECT_MODELS) + "/tiny-gemma2-chat");
-  static const Model f32(bf.config(), bench::converted(bf.weights(), DType::F32));
+  static const Model f32(bf.config(), gemma2::weights_as(bf.weights(), DType::F32));
   return dt == DType::BF16 ? bf : f32;
 }
 

@@ -60,12 +60,6 @@ Setup& tiny() {
   return s;
 }
 
-// A flow's parameters stored in `dt` (a deployed 2B flow in bf16, like its base model).
-field::FlowWeights stored_as(field::FlowWeights w, DType dt) {
-  field::for_each_flow_parameter(w, [&](const std::string&, Tensor& t) { t = convert(t, dt); });
-  return w;
-}
-
 Setup& big(DType flow_dtype) {
   static Setup s = [] {
     Setup b;
@@ -78,10 +72,8 @@ Setup& big(DType flow_dtype) {
   static DType have = DType::U8;
   if (have != flow_dtype) {
     s.flow.reset();
-    field::FlowInit init;
-    init.blocks = 1;
     s.flow.emplace(s.model->config(), s.model->inv_freq(),
-                   stored_as(field::init_flow(s.model->config(), s.model->weights(), s.layer, init), flow_dtype));
+                   bench::one_block_flow(s.model->config(), s.model->weights(), s.layer, flow_dtype));
     have = flow_dtype;
   }
   return s;

@@ -68,9 +68,8 @@ Setup make_setup(std::unique_ptr<Model> model, int layer, std::int64_t rows, std
   Setup s;
   s.model = std::move(model);
   s.layer = layer;
-  field::FlowInit init;
-  init.blocks = 1;
-  s.flow.emplace(s.model->config(), s.model->inv_freq(), field::init_flow(s.model->config(), s.model->weights(), layer, init));
+  s.flow.emplace(s.model->config(), s.model->inv_freq(),
+                 bench::one_block_flow(s.model->config(), s.model->weights(), layer, DType::F32));
   s.batch = synthetic_batch(rows, seq, s.model->config().vocab_size);
   s.model_rss = status_bytes("VmRSS");
   return s;

@@ -116,8 +116,8 @@ int main(int argc, char** argv) {
 
   const gemma2::Config cfg = bench_cuda::gemma2_2b_config();
   auto t0 = clock_type::now();
-  const Model model(cfg, bench_cuda::random_weights(cfg));
-  const Flow flow(cfg, model.inv_freq(), bench_cuda::bf16_flow(cfg, model.weights(), kLayer));
+  const Model model(cfg, bench::random_weights(cfg, DType::BF16));
+  const Flow flow(cfg, model.inv_freq(), bench::one_block_flow(cfg, model.weights(), kLayer, DType::BF16));
   std::printf("random bf16 weights made in %.1f s\n", std::chrono::duration<double>(clock_type::now() - t0).count());
 
   const double bytes = bench_cuda::weight_bytes(model.weights());

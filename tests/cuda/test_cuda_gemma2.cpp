@@ -31,17 +31,6 @@ struct CaptureAll {
   void operator()(gemma2::TapSite<CudaBackend>& s) { seen[s.layer] = to_host(s.h); }
 };
 
-gemma2::Weights with_dtype(const gemma2::Weights& w, DType dt) {
-  gemma2::Weights out = w;
-  out.embed = convert(w.embed, dt);
-  out.final_norm = convert(w.final_norm, dt);
-  for (auto& L : out.layers)
-    for (Tensor* t : {&L.input_norm, &L.post_attn_norm, &L.pre_ff_norm, &L.post_ff_norm, &L.attn.q_proj, &L.attn.k_proj,
-                      &L.attn.v_proj, &L.attn.o_proj, &L.mlp.gate_proj, &L.mlp.up_proj, &L.mlp.down_proj})
-      *t = convert(*t, dt);
-  return out;
-}
-
 void check_set(const flas::testing::FixtureSet& set) {
   flas::testing::SetReport report("gemma2/cuda", set.tag);
   auto fx = io::SafeTensorsFile::open(set.file);
@@ -101,7 +90,7 @@ TEST_CASE("cuda: gemma2 fixture sets match HF transformers") {
 TEST_CASE("cuda: a bf16 Gemma-2 matches the scalar backend on the same bf16 weights") {
   const auto set = flas::testing::discover("gemma2_", "_fixtures.safetensors").at(0);
   const auto f32 = gemma2::Model<ScalarBackend<float>>::load(set.folder / ("gemma2-" + set.tag));
-  const gemma2::Weights bf = with_dtype(f32.weights(), DType::BF16);
+  const gemma2::Weights bf = gemma2::weights_as(f32.weights(), DType::BF16);
   const gemma2::Model<ScalarBackend<float>> ref_model(f32.config(), bf);
   const Model model(f32.config(), bf);
   const Tensor ids = io::SafeTensorsFile::open(set.file).get("full.input_ids");

@@ -93,6 +93,12 @@ inline FlowWeights clone_flow_weights(const FlowWeights& w) {
   return out;
 }
 
+// A copy with every parameter converted to `dt` (a flow stored in bf16 like its base model).
+inline FlowWeights flow_weights_as(FlowWeights w, DType dt) {
+  for_each_flow_parameter(w, [&](const std::string&, Tensor& t) { t = convert(t, dt); });
+  return w;
+}
+
 // The shape every parameter must have for a base model config.
 inline Shape expected_flow_shape(const std::string& name, const gemma2::Config& c) {
   const std::int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;

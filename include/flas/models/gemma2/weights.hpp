@@ -31,6 +31,25 @@ struct Weights {
   Tensor final_norm;  // [H]
 };
 
+// Visits every weight tensor once: the embedding (the tied head too), the final norm, and each layer's
+// four norms and seven projections. `W` is Weights or const Weights.
+template <class W, class Visit>
+void for_each_weight(W& w, Visit&& visit) {
+  visit(w.embed);
+  visit(w.final_norm);
+  for (auto& L : w.layers)
+    for (auto* t : {&L.input_norm, &L.post_attn_norm, &L.pre_ff_norm, &L.post_ff_norm, &L.attn.q_proj, &L.attn.k_proj,
+                    &L.attn.v_proj, &L.attn.o_proj, &L.mlp.gate_proj, &L.mlp.up_proj, &L.mlp.down_proj})
+      visit(*t);
+}
+
+// A copy with every weight converted to `dt` (e.g. the f32 variant of a bf16 model).
+inline Weights weights_as(const Weights& w, DType dt) {
+  Weights out = w;
+  for_each_weight(out, [&](Tensor& t) { t = convert(t, dt); });
+  return out;
+}
+
 namespace detail {
 // A weight of floating dtype; F16 is widened to F32 once (backends compute on F32/BF16 weights).
 inline Tensor load_weight(const io::Checkpoint& ckpt, const std::string& name, const Shape& shape) {
