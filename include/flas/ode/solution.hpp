@@ -45,4 +45,16 @@ class GradientSolution : public Solution<State> {
   std::unique_ptr<Backward> b_;
 };
 
+// What every gradient strategy's solve does once its backward object (`impl`: forward(), pass, meter)
+// exists: run the forward pass, summarise it, and hand the solution and the backward on together.
+template <class State, class Backward, class Observer>
+GradientSolution<State, Backward> run_forward_for_gradient(std::unique_ptr<Backward> impl, const State& y0,
+                                                          Observer& obs) {
+  Solution<State> sol;
+  impl->forward(y0, obs, sol.ys);
+  impl->pass.summarize(sol);
+  sol.stats.gradient_bytes_peak = impl->meter.peak;
+  return GradientSolution<State, Backward>(std::move(sol), std::move(impl));
+}
+
 }  // namespace flas::ode

@@ -175,12 +175,8 @@ auto solve_with(Checkpointed opt, Field& field, const State& y0, const Axis& axi
                 Observer& obs) {
   using Clock = typename Axis::clock_type;
   using Impl = CheckpointedBackward<Method, Field, State, Clock, Schedule>;
-  auto impl = std::make_unique<Impl>(field, y0, axis.clock(), axis.outputs(), schedule, opt);
-  Solution<State> sol;
-  impl->forward(y0, obs, sol.ys);
-  impl->pass.summarize(sol);
-  sol.stats.gradient_bytes_peak = impl->meter.peak;
-  return GradientSolution<State, Impl>(std::move(sol), std::move(impl));
+  return run_forward_for_gradient(std::make_unique<Impl>(field, y0, axis.clock(), axis.outputs(), schedule, opt), y0,
+                                  obs);
 }
 
 }  // namespace flas::ode

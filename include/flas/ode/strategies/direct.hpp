@@ -56,12 +56,7 @@ template <class Method, class Field, class State, class Axis, class Schedule, cl
 auto solve_with(Direct, Field& field, const State& y0, const Axis& axis, const Schedule& schedule, Observer& obs) {
   using Clock = typename Axis::clock_type;
   using Impl = DirectBackward<Method, Field, State, Clock, Schedule>;
-  auto impl = std::make_unique<Impl>(field, y0, axis.clock(), axis.outputs(), schedule);
-  Solution<State> sol;
-  impl->forward(y0, obs, sol.ys);
-  impl->pass.summarize(sol);
-  sol.stats.gradient_bytes_peak = impl->meter.peak;
-  return GradientSolution<State, Impl>(std::move(sol), std::move(impl));
+  return run_forward_for_gradient(std::make_unique<Impl>(field, y0, axis.clock(), axis.outputs(), schedule), y0, obs);
 }
 
 }  // namespace flas::ode
