@@ -62,11 +62,20 @@ Tensor host_logits_f32(const DeviceTensor& logits) {
   return host_logits_f32(to_host(logits));
 }
 
+// Runs a decode step (forward + logits) as it is: the default of generate()'s `run_step`. A device
+// runtime may instead replay the step as a recorded graph (decode_index counts decode steps from 0).
+struct RunStepNow {
+  template <class Step>
+  void operator()(Step&& step, std::int64_t /*decode_index*/) const {
+    step();
+  }
+};
+
 // `Model` provides config(), new_cache(B, capacity), forward(ids, valid, cache, tap), logits(),
 // last_positions(). The tap is passed to every forward (prefill and decode).
-template <class Model, class Tap>
+template <class Model, class Tap, class StepRunner = RunStepNow>
 GenerateResult generate(const Model& model, const std::vector<std::vector<std::int64_t>>& prompts,
-                        const GenerateOptions& opt, Tap&& tap) {
+                        const GenerateOptions& opt, Tap&& tap, StepRunner&& run_step = {}) {
   using clock = std::chrono::steady_clock;
   const auto& cfg = model.config();
   auto [ids, valid] = left_pad(prompts, cfg.pad_token_id);
@@ -89,10 +98,10 @@ GenerateResult generate(const Model& model, const std::vector<std::vector<std::i
   std::vector<bool> done(std::size_t(Bn), false);
 
   auto t0 = clock::now();
-  auto h = model.forward(ids, valid, cache, tap);
+  auto logits_now = model.logits(Model::last_positions(model.forward(ids, valid, cache, tap)));
   Tensor next = Tensor::empty({Bn, 1}, DType::I64);
   for (std::int64_t step = 0; step < opt.max_new_tokens; ++step) {
-    const Tensor logits = host_logits_f32(model.logits(Model::last_positions(h)));
+    const Tensor logits = host_logits_f32(logits_now);
     bool all_done = true;
     for (std::int64_t b = 0; b < Bn; ++b) {
       const float* row = logits.data<float>() + b * V;
@@ -111,7 +120,8 @@ GenerateResult generate(const Model& model, const std::vector<std::vector<std::i
     if (step == 0) r.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
     if (all_done || step + 1 == opt.max_new_tokens) break;
     auto td = clock::now();
-    h = model.forward(next, Tensor{}, cache, tap);
+    run_step([&] { logits_now = model.logits(Model::last_positions(model.forward(next, Tensor{}, cache, tap))); },
+             r.decode_steps);
     r.decode_seconds += std::chrono::duration<double>(clock::now() - td).count();
     ++r.decode_steps;
   }
