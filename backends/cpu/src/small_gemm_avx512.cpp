@@ -160,6 +160,7 @@ void f32_rows(const SmallGemm& g, std::int64_t n) {
 // instead (92% against 58%). From M = 3 the x loads must be shared anyway: as many rows as the 32
 // registers allow (R·M accumulators + 2R weight vectors).
 constexpr std::int64_t kSingleRowMaxK = 4096;
+constexpr int kLongRowsPerPass = 4;
 
 template <int M>
 constexpr int rows_per_pass() {
@@ -167,39 +168,7 @@ constexpr int rows_per_pass() {
   return table[M - 1];
 }
 
-template <int M, int R>
-void run_rows(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {
-  std::int64_t n = n0;
-  if (g.w_bf16) {
-    for (; n + R <= n1; n += R) bf16_rows<M, R>(g, n);
-    for (; n < n1; ++n) bf16_rows<M, 1>(g, n);
-  } else {
-    for (; n + R <= n1; n += R) f32_rows<M, R>(g, n);
-    for (; n < n1; ++n) f32_rows<M, 1>(g, n);
-  }
-}
-
-template <int M>
-void run_m(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {
-  if constexpr (rows_per_pass<M>() == 1) {
-    if (g.K > kSingleRowMaxK) return run_rows<M, 4>(g, n0, n1);
-  }
-  run_rows<M, rows_per_pass<M>()>(g, n0, n1);
-}
-
-void run(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {
-  switch (g.M) {
-    case 1: return run_m<1>(g, n0, n1);
-    case 2: return run_m<2>(g, n0, n1);
-    case 3: return run_m<3>(g, n0, n1);
-    case 4: return run_m<4>(g, n0, n1);
-    case 5: return run_m<5>(g, n0, n1);
-    case 6: return run_m<6>(g, n0, n1);
-    case 7: return run_m<7>(g, n0, n1);
-    case 8: return run_m<8>(g, n0, n1);
-    default: return;  // callers split M into pieces of at most max_m
-  }
-}
+#include "small_gemm_dispatch.hpp"
 
 void widen_bf16(const std::uint16_t* src, float* dst, std::int64_t n) {
   std::int64_t i = 0;
