@@ -6,16 +6,13 @@
 // every key is masked under the −1e4 additive rule (f32 rounding of s − 1e4 decides them).
 #include <vector>
 
+#include "attention_sweep.hpp"
 #include "cuda_test_support.hpp"
 
 namespace flas::cuda_test {
 namespace {
 
 using Kernel = CudaBackend::AttentionKernel;
-
-struct AttnShape {
-  std::int64_t B, Sq, Sk, cap, nH, nKV, hd;
-};
 
 constexpr AttnShape kShapes[] = {
     {2, 70, 70, 70, 4, 4, 24},    // prefill, group 1, several query and key tiles
@@ -27,59 +24,12 @@ constexpr AttnShape kShapes[] = {
     {1, 4, 200, 210, 2, 1, 48},   // a 4-token chunk: split_kv with 8 rows
 };
 
-enum class Padding { none, scattered, left, all_in_row0 };
-
-std::vector<std::uint8_t> key_valid(Padding pad, std::int64_t B, std::int64_t cap) {
-  std::vector<std::uint8_t> valid(std::size_t(B * cap), 1);
-  std::bernoulli_distribution keep(0.75);
-  for (std::int64_t b = 0; b < B; ++b)
-    for (std::int64_t j = 0; j < cap; ++j) {
-      auto& v = valid[std::size_t(b * cap + j)];
-      switch (pad) {
-        case Padding::none: break;
-        case Padding::scattered: v = keep(rng()) ? 1 : 0; break;
-        case Padding::left: v = (b == 0 && j < 10) ? 0 : 1; break;
-        case Padding::all_in_row0: v = b == 0 ? 0 : (keep(rng()) ? 1 : 0); break;
-      }
-    }
-  return valid;
-}
-
-bool has_visible_key(const nn::AttentionParams& p, const std::uint8_t* valid, std::int64_t b, std::int64_t cap,
-                     std::int64_t Sk, std::int64_t qi) {
-  for (std::int64_t j = 0; j < Sk; ++j) {
-    const bool pad = valid && !valid[b * cap + j];
-    const bool future = p.causal && j > qi;
-    const bool outside = p.rule == nn::MaskRule::hf_min && p.causal && p.window > 0 && qi - j >= p.window;
-    if (!pad && !future && !outside) return true;
-  }
-  return false;
-}
-
 bool kernel_accepts(Kernel k, const AttnShape& s) {
   switch (k) {
     case Kernel::tiled: return s.hd <= 256;
     case Kernel::split_kv: return s.hd <= 256 && s.Sq * (s.nH / s.nKV) <= 8;
     default: return true;
   }
-}
-
-void compare_rows(const AttnShape& s, const nn::AttentionParams& p, const Tensor& ref, const Tensor& out) {
-  REQUIRE(all_finite(out));
-  double err_seen = 0, err_unseen = 0, scale = 0;
-  for (std::int64_t b = 0; b < s.B; ++b)
-    for (std::int64_t i = 0; i < s.Sq; ++i) {
-      const bool seen = p.rule != nn::MaskRule::flas_additive ||
-                        has_visible_key(p, p.key_valid, b, s.cap, s.Sk, p.causal ? s.Sk - s.Sq + i : i);
-      for (std::int64_t e = 0; e < s.nH * s.hd; ++e) {
-        const std::int64_t idx = (b * s.Sq + i) * s.nH * s.hd + e;
-        const double r = ref.data<double>()[idx], g = out.data<float>()[idx];
-        (seen ? err_seen : err_unseen) = std::max(seen ? err_seen : err_unseen, std::abs(g - r));
-        scale = std::max(scale, std::abs(r));
-      }
-    }
-  CHECK(err_seen / scale <= kReduction);
-  CHECK(err_unseen / scale <= kMaskedRowNeg1e4);
 }
 
 void check_attention(const AttnShape& s, const nn::AttentionParams& p) {
@@ -95,57 +45,18 @@ void check_attention(const AttnShape& s, const nn::AttentionParams& p) {
     AttentionKernelScope scope(kernel);
     CudaTensor out = poisoned_dev(q.shape());
     CudaBackend::attention(qd, kd, vd, out, p);
-    compare_rows(s, p, ref, host(out));
+    compare_attention_rows(s, p, ref, host(out));
   }
 }
 
 TEST_CASE("cuda attention matches the f64 reference for every mask option and kernel") {
-  for (const auto& s : kShapes)
-    for (auto rule : {nn::MaskRule::hf_min, nn::MaskRule::flas_additive, nn::MaskRule::replace_neg1e4})
-      for (bool causal : {true, false})
-        for (std::int64_t window : {0, 7})
-          for (float softcap : {0.0f, 50.0f})
-            for (auto pad : {Padding::none, Padding::scattered, Padding::left, Padding::all_in_row0}) {
-              const auto valid = key_valid(pad, s.B, s.cap);
-              nn::AttentionParams p;
-              p.scale = 1.0f / std::sqrt(float(s.hd));
-              p.softcap = softcap;
-              p.rule = rule;
-              p.causal = causal;
-              p.window = window;
-              p.kv_len = s.Sk == s.cap ? -1 : s.Sk;
-              p.key_valid = pad == Padding::none ? nullptr : valid.data();
-              CAPTURE(s.Sq);
-              CAPTURE(s.Sk);
-              CAPTURE(s.nH / s.nKV);
-              CAPTURE(s.hd);
-              CAPTURE(int(rule));
-              CAPTURE(causal);
-              CAPTURE(window);
-              CAPTURE(softcap);
-              CAPTURE(int(pad));
-              check_attention(s, p);
-            }
+  sweep_attention_options(kShapes,
+                          [](const AttnShape& s, const nn::AttentionParams& p) { check_attention(s, p); });
 }
 
 TEST_CASE("cuda cross-attention: more queries than keys, not causal") {
-  for (const AttnShape& s : {AttnShape{2, 70, 9, 12, 4, 2, 32}, AttnShape{1, 3, 66, 66, 2, 1, 24}})
-    for (auto rule : {nn::MaskRule::replace_neg1e4, nn::MaskRule::hf_min, nn::MaskRule::flas_additive})
-      for (auto pad : {Padding::none, Padding::scattered, Padding::all_in_row0}) {
-        const auto valid = key_valid(pad, s.B, s.cap);
-        nn::AttentionParams p;
-        p.scale = 1.0f / std::sqrt(float(s.hd));
-        p.softcap = 50.0f;
-        p.rule = rule;
-        p.causal = false;
-        p.window = 4;  // ignored without causal
-        p.kv_len = s.Sk;
-        p.key_valid = pad == Padding::none ? nullptr : valid.data();
-        CAPTURE(s.Sq);
-        CAPTURE(int(rule));
-        CAPTURE(int(pad));
-        check_attention(s, p);
-      }
+  sweep_cross_attention_options(
+      [](const AttnShape& s, const nn::AttentionParams& p) { check_attention(s, p); });
 }
 
 TEST_CASE("cuda attention: an all-padding row stays finite under hf_min (uniform weights)") {
