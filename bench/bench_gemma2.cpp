@@ -7,6 +7,7 @@
 #include "bench_models.hpp"
 #include "read_floor.hpp"
 #include "flas/backends/cpu.hpp"
+#include "flas/models/gemma2/model.hpp"
 
 using namespace flas;
 using Model = gemma2::Model<CpuBackend>;

@@ -8,8 +8,6 @@
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
 
-#include "flas/field/flow_init.hpp"
-#include "flas/models/gemma2/model.hpp"
 #include "gemma2_2b_config.hpp"
 #include "random_model.hpp"
 

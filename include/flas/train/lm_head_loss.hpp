@@ -71,7 +71,7 @@ LmLoss lm_head_loss(const gemma2::Model<B>& model, const tensor_t<B>& h_last, co
   auto normed = activation<B>({rows, H});
   B::rms_norm(flat, model.weights().final_norm, eps, normed);
   auto d_normed = dh_last ? activation<B>({rows, H}) : tensor_t<B>{};
-  if (dh_last) B::fill(d_normed, 0.0f);  // rows without a counted label get no gradient
+  if (dh_last && out.tokens != rows) B::fill(d_normed, 0.0f);  // rows without a counted label get no gradient
   if (out.tokens == 0) {
     if (dh_last) B::fill(*dh_last, 0.0f);
     return out;
