@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages flas builds with (only when one is missing: no network otherwise).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libeigen3-dev xtensor-dev xtl-dev libdnnl-dev doctest-dev
-      libbenchmark-dev libsentencepiece-dev nlohmann-json3-dev libcli11-dev)
+      libbenchmark-dev libsentencepiece-dev nlohmann-json3-dev libcli11-dev
+      ocl-icd-opencl-dev libcpp-httplib-dev libssl-dev gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
