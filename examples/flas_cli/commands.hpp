@@ -18,5 +18,6 @@ void add_generate(CLI::App& app);
 void add_steer(CLI::App& app);
 void add_chat(CLI::App& app);
 void add_train(CLI::App& app);
+void add_eval(CLI::App& app);
 
 }  // namespace flas::cli

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   flas::cli::add_steer(app);
   flas::cli::add_chat(app);
   flas::cli::add_train(app);
+  flas::cli::add_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
