@@ -22,6 +22,10 @@ class ProgressBar {
     done_ += n;
     draw(done_ >= total_);
   }
+  void update(std::size_t done) {
+    done_ = done;
+    draw(done_ >= total_);
+  }
   void finish() {
     if (finished_) return;
     finished_ = true;
