@@ -20,6 +20,7 @@ constexpr const char* chat_help =
 void run_chat(ChatArgs a) {
   SteeringSession session(a.model_dir, a.flow, a.s.layer);
   if (a.s.steps <= 0) a.s.steps = session.meta().steps;
+  if (a.s.flowtime < 0) a.s.flowtime = session.meta().flowtime;
   bool on = true, compare = false;
   float T = a.s.flowtime;
   std::printf("flas chat — concept \"%s\", T = %g, N = %d. %s", a.s.concept_text.c_str(), double(T), a.s.steps, chat_help);
@@ -75,7 +76,7 @@ void add_chat(CLI::App& app) {
   cmd->add_option("--model", a->model_dir, "Hugging Face model folder")->required();
   cmd->add_option("--flow", a->flow, "Flow checkpoint (.safetensors; its .json beside it gives layer, steps, T)")->required();
   cmd->add_option("--concept", a->s.concept_text, "The concept to steer towards")->required();
-  cmd->add_option("--flowtime", a->s.flowtime, "Flow time T")->capture_default_str();
+  cmd->add_option("--flowtime", a->s.flowtime, "Flow time T (default: the flow's)");
   cmd->add_option("--steps", a->s.steps, "Integration steps N (default: the flow's)");
   cmd->add_option("--layer", a->s.layer, "Steering layer (default: the flow's)");
   cmd->add_option("--max-new-tokens", a->s.max_new_tokens, "Most tokens per reply")->capture_default_str();

@@ -1,6 +1,7 @@
 // flas steer: one steered reply (optionally beside the unsteered one).
 #include <cstdio>
 
+#include "flas/eval/concept_classifier.hpp"
 #include "steering_session.hpp"
 
 namespace flas::cli {
@@ -10,20 +11,37 @@ struct SteerArgs {
   std::string model_dir, flow, prompt, solver = "euler";
   SteerSettings s;
   bool compare = false;
+  std::vector<std::string> score_with;  // AxBench labelled rows: print each reply's concept probability
 };
+
+// The concept's offline classifier (flas eval's concept proxy), trained on the given labelled rows.
+std::optional<eval::ConceptClassifier> concept_classifier(const SteerArgs& a) {
+  if (a.score_with.empty()) return std::nullopt;
+  const auto corpus = eval::load_concept_rows(std::vector<std::filesystem::path>(a.score_with.begin(), a.score_with.end()));
+  for (const auto& c : corpus.concepts)
+    if (c.concept_text == a.s.concept_text) return eval::ConceptClassifier::train(c, corpus.shared_negatives);
+  fail("--score-with: no labelled rows for the concept \"", a.s.concept_text, "\" in the given files");
+}
 
 void run_steer(SteerArgs a) {
   a.s.solver = gemma2::flow_solver_from_name(a.solver);
   SteeringSession session(a.model_dir, a.flow, a.s.layer);
   if (a.s.steps <= 0) a.s.steps = session.meta().steps;
+  if (a.s.flowtime < 0) a.s.flowtime = session.meta().flowtime;
+  const auto classifier = concept_classifier(a);
+  auto show_score = [&](const std::string& text) {
+    if (classifier)
+      std::printf("\n[offline concept score: P(concept | text) = %.3f, tf-idf classifier, held-out AUROC %.3f]",
+                  classifier->probability(text), classifier->held_out().auroc);
+  };
   if (a.compare) {
     SteerSettings off = a.s;
     off.flowtime = 0;
     std::printf("== unsteered (T = 0) ==\n");
-    session.reply(a.prompt, off, stdout);
-    std::printf("\n== steered: \"%s\" (T = %g, N = %d) ==\n", a.s.concept_text.c_str(), double(a.s.flowtime), a.s.steps);
+    show_score(session.reply(a.prompt, off, stdout));
+    std::printf("\n\n== steered: \"%s\" (T = %g, N = %d) ==\n", a.s.concept_text.c_str(), double(a.s.flowtime), a.s.steps);
   }
-  session.reply(a.prompt, a.s, stdout);
+  show_score(session.reply(a.prompt, a.s, stdout));
   std::printf("\n");
 }
 }  // namespace
@@ -35,7 +53,7 @@ void add_steer(CLI::App& app) {
   cmd->add_option("--model", a->model_dir, "Hugging Face model folder")->required();
   cmd->add_option("--flow", a->flow, "Flow checkpoint (.safetensors; its .json beside it gives layer, steps, T)")->required();
   cmd->add_option("--concept", a->s.concept_text, "The concept to steer towards, as text")->required();
-  cmd->add_option("--flowtime", a->s.flowtime, "Flow time T (steering strength); 0 = unsteered")->capture_default_str();
+  cmd->add_option("--flowtime", a->s.flowtime, "Flow time T (steering strength); 0 = unsteered (default: the flow's)");
   cmd->add_option("--prompt", a->prompt, "The user's message")->required();
   cmd->add_option("--steps", a->s.steps, "Integration steps N (default: the flow's)");
   cmd->add_option("--solver", a->solver, "Fixed-step solver")->check(CLI::IsMember({"euler", "midpoint", "rk4"}))->capture_default_str();
@@ -44,6 +62,7 @@ void add_steer(CLI::App& app) {
   cmd->add_option("--temperature", a->s.temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
   cmd->add_option("--seed", a->s.seed, "Random seed for sampling")->capture_default_str();
   cmd->add_flag("--compare", a->compare, "Print the unsteered reply first, then the steered one");
+  cmd->add_option("--score-with", a->score_with, "AxBench labelled rows (JSONL): print each reply's offline concept score");
   cmd->callback([a] { run_steer(*a); });
 }
 

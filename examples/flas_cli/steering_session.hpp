@@ -19,7 +19,7 @@ namespace flas::cli {
 
 struct SteerSettings {
   std::string concept_text;
-  float flowtime = 2.0f;
+  float flowtime = -1.0f;  // < 0: the flow's default T (its JSON)
   int steps = 3;
   int layer = -1;
   float temperature = 0.0f;

@@ -64,7 +64,7 @@ inline void plot_factor_curves(const std::vector<MetricPanel>& panels, const std
   const int cols = panels.size() > 1 ? 2 : 1, rows = int((panels.size() + 1) / 2);
   script += "set terminal pngcairo size " + std::to_string(560 * cols) + "," + std::to_string(420 * rows) +
             " font \"DejaVu Sans,10\"\n";
-  script += "set output " + gnuplot_quote(png.string()) + "\n";
+  script += "set termoption noenhanced\nset output " + gnuplot_quote(png.string()) + "\n";
   script += "set multiplot layout " + std::to_string(rows) + "," + std::to_string(cols) + " title " +
             gnuplot_quote(title) + "\n";
   script += "set grid\nset key top right box opaque\nset xlabel \"factor (flow time T for flas, strength for diffmean)\"\n";

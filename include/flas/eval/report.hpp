@@ -48,9 +48,9 @@ inline std::vector<ScoredRow> load_scored_rows(const std::filesystem::path& file
 struct StrengthRow {
   std::string method, split;
   double factor = 0;
-  double concept_probability = 0, nll = 0;          // means over concepts of concept means
-  double concept_ratio = 0, nll_ratio = 0;          // to the unsteered model's
-  ConfidenceInterval concept_ratio_ci, nll_ratio_ci;  // paired bootstrap over concepts
+  double concept_probability = 0, concept_score = 0, nll = 0;  // means over concepts of concept means
+  double concept_ratio = 0, score_ratio = 0, nll_ratio = 0;     // to the unsteered model's
+  ConfidenceInterval concept_ratio_ci, score_ratio_ci, nll_ratio_ci;  // paired bootstrap over concepts
   std::size_t concepts = 0;
 };
 
@@ -98,21 +98,29 @@ inline std::vector<StrengthRow> strength_table(const std::vector<ScoredRow>& row
   for (const auto& [key, _] : seen) {
     const auto& [method, split, factor] = key;
     const auto cp = detail::concept_means(rows, method, split, factor, "concept_probability");
+    const auto cs = detail::concept_means(rows, method, split, factor, "concept_score");
     const auto nl = detail::concept_means(rows, method, split, factor, "nll");
     const auto cp0 = detail::concept_means(rows, "none", split, 0, "concept_probability");
+    const auto cs0 = detail::concept_means(rows, "none", split, 0, "concept_score");
     const auto nl0 = detail::concept_means(rows, "none", split, 0, "nll");
-    std::vector<double> a, b, c, d;
+    std::vector<double> p, p0, c, c0, n, n0;  // paired by concept
     for (const auto& [concept_text, v] : cp) {
       if (!cp0.count(concept_text)) continue;
-      a.push_back(v), b.push_back(cp0.at(concept_text));
-      c.push_back(nl.at(concept_text)), d.push_back(nl0.at(concept_text));
+      p.push_back(v), p0.push_back(cp0.at(concept_text));
+      c.push_back(cs.at(concept_text)), c0.push_back(cs0.at(concept_text));
+      n.push_back(nl.at(concept_text)), n0.push_back(nl0.at(concept_text));
     }
-    FLAS_CHECK(!a.empty(), "strength table: no unsteered ('none') rows for the concepts of ", method, "/", split);
+    FLAS_CHECK(!p.empty(), "strength table: no unsteered ('none') rows for the concepts of ", method, "/", split);
     StrengthRow s{method, split, factor};
-    s.concepts = a.size();
-    for (std::size_t i = 0; i < a.size(); ++i) s.concept_probability += a[i] / double(a.size()), s.nll += c[i] / double(a.size());
-    std::tie(s.concept_ratio, s.concept_ratio_ci) = detail::paired_ratio(a, b, 11);
-    std::tie(s.nll_ratio, s.nll_ratio_ci) = detail::paired_ratio(c, d, 13);
+    s.concepts = p.size();
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      s.concept_probability += p[i] / double(p.size());
+      s.concept_score += c[i] / double(p.size());
+      s.nll += n[i] / double(p.size());
+    }
+    std::tie(s.concept_ratio, s.concept_ratio_ci) = detail::paired_ratio(p, p0, 11);
+    std::tie(s.score_ratio, s.score_ratio_ci) = detail::paired_ratio(c, c0, 12);
+    std::tie(s.nll_ratio, s.nll_ratio_ci) = detail::paired_ratio(n, n0, 13);
     out.push_back(s);
   }
   return out;
@@ -120,24 +128,32 @@ inline std::vector<StrengthRow> strength_table(const std::vector<ScoredRow>& row
 
 inline std::string strength_markdown(const std::vector<StrengthRow>& rows) {
   using detail::fixed;
-  std::string out = "| method | split | factor | P(concept) | x unsteered [95% CI] | NLL/token | x unsteered [95% CI] | concepts |\n"
-                    "|---|---|---:|---:|---|---:|---|---:|\n";
+  auto ratio = [](double r, const ConfidenceInterval& ci) {
+    return fixed(r, 2) + " [" + fixed(ci.low, 2) + ", " + fixed(ci.high, 2) + "]";
+  };
+  std::string out =
+      "| method | split | factor | concept score (0-2) | x unsteered [95% CI] | P(concept) | x unsteered [95% CI] | "
+      "NLL/token | x unsteered [95% CI] | concepts |\n|---|---|---:|---:|---|---:|---|---:|---|---:|\n";
   for (const auto& r : rows)
-    out += "| " + r.method + " | " + r.split + " | " + fixed(r.factor, 2) + " | " + fixed(r.concept_probability, 3) +
-           " | " + fixed(r.concept_ratio, 2) + " [" + fixed(r.concept_ratio_ci.low, 2) + ", " +
-           fixed(r.concept_ratio_ci.high, 2) + "] | " + fixed(r.nll, 3) + " | " + fixed(r.nll_ratio, 2) + " [" +
-           fixed(r.nll_ratio_ci.low, 2) + ", " + fixed(r.nll_ratio_ci.high, 2) + "] | " + std::to_string(r.concepts) + " |\n";
+    out += "| " + r.method + " | " + r.split + " | " + fixed(r.factor, 2) + " | " + fixed(r.concept_score, 3) + " | " +
+           ratio(r.score_ratio, r.score_ratio_ci) + " | " + fixed(r.concept_probability, 3) + " | " +
+           ratio(r.concept_ratio, r.concept_ratio_ci) + " | " + fixed(r.nll, 3) + " | " + ratio(r.nll_ratio, r.nll_ratio_ci) +
+           " | " + std::to_string(r.concepts) + " |\n";
   return out;
 }
 
 inline std::string strength_csv(const std::vector<StrengthRow>& rows) {
   using detail::fixed;
-  std::string out = "method,split,factor,concept_probability,concept_ratio,concept_ratio_low,concept_ratio_high,nll,nll_ratio,nll_ratio_low,nll_ratio_high,concepts\n";
-  for (const auto& r : rows)
-    out += r.method + "," + r.split + "," + fixed(r.factor, 4) + "," + fixed(r.concept_probability, 6) + "," +
-           fixed(r.concept_ratio, 6) + "," + fixed(r.concept_ratio_ci.low, 6) + "," + fixed(r.concept_ratio_ci.high, 6) +
-           "," + fixed(r.nll, 6) + "," + fixed(r.nll_ratio, 6) + "," + fixed(r.nll_ratio_ci.low, 6) + "," +
-           fixed(r.nll_ratio_ci.high, 6) + "," + std::to_string(r.concepts) + "\n";
+  std::string out = "method,split,factor,concept_score,score_ratio,score_ratio_low,score_ratio_high,concept_probability,"
+                    "concept_ratio,concept_ratio_low,concept_ratio_high,nll,nll_ratio,nll_ratio_low,nll_ratio_high,concepts\n";
+  for (const auto& r : rows) {
+    out += r.method + "," + r.split + "," + fixed(r.factor, 4);
+    for (double v : {r.concept_score, r.score_ratio, r.score_ratio_ci.low, r.score_ratio_ci.high, r.concept_probability,
+                     r.concept_ratio, r.concept_ratio_ci.low, r.concept_ratio_ci.high, r.nll, r.nll_ratio,
+                     r.nll_ratio_ci.low, r.nll_ratio_ci.high})
+      out += "," + fixed(v, 6);
+    out += "," + std::to_string(r.concepts) + "\n";
+  }
   return out;
 }
 
