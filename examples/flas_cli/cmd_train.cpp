@@ -19,7 +19,7 @@ using TrainBackend = std::conditional_t<TrainableBackend<HostBackend>, HostBacke
 
 struct TrainArgs {
   std::string model_dir, out_dir = "flow-out";
-  std::vector<std::string> data;
+  std::vector<std::string> data, held_out_named;
   int layer = -1, blocks = 1, euler_steps = 3, grad_accum = 1, held_out_concepts = 2;
   std::int64_t steps = 200, batch_size = 4, val_every = 50, patience = 0, warmup = 20, max_len = 128, val_samples = 64;
   double lr = 5e-5, div_weight = 0.1;
@@ -55,7 +55,8 @@ void run_train(const TrainArgs& a) {
   const auto tok = io::Tokenizer::load(a.model_dir);
   std::vector<std::filesystem::path> files(a.data.begin(), a.data.end());
   const auto data = train::load_axbench(files);
-  const auto split = train::split_dataset(data, std::size_t(a.held_out_concepts), std::size_t(a.val_samples), a.seed);
+  const auto split = train::split_dataset(data, std::size_t(a.held_out_concepts), std::size_t(a.val_samples), a.seed,
+                                          a.held_out_named);
   train::CollateOptions co{a.max_len, condition::max_concept_tokens, base.config().bos_token_id, base.config().pad_token_id};
   std::vector<train::TokenisedSample> tokenised;
   for (const auto& s : data.samples) tokenised.push_back(train::tokenise_sample(tok, s, co));
@@ -132,6 +133,7 @@ void add_train(CLI::App& app) {
   cmd->add_option("--patience", a->patience, "Stop after P validations without improvement; 0 = never")->capture_default_str();
   cmd->add_option("--max-len", a->max_len, "Longest prompt + response in tokens")->capture_default_str();
   cmd->add_option("--held-out-concepts", a->held_out_concepts, "Whole concepts kept out of training")->capture_default_str();
+  cmd->add_option("--held-out-concept", a->held_out_named, "Keep out this concept (its text; repeatable) instead of a random draw");
   cmd->add_option("--val-samples", a->val_samples, "Validation rows (at most a tenth of the rest)")->capture_default_str();
   cmd->add_option("--out", a->out_dir, "Output folder: flow.safetensors, best_flow.safetensors, training state")->capture_default_str();
   cmd->add_flag("--resume", a->resume, "Continue from the latest state in --out");

@@ -19,5 +19,6 @@ void add_steer(CLI::App& app);
 void add_chat(CLI::App& app);
 void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
+void add_distill(CLI::App& app);
 
 }  // namespace flas::cli

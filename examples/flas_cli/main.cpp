@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   flas::cli::add_chat(app);
   flas::cli::add_train(app);
   flas::cli::add_eval(app);
+  flas::cli::add_distill(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

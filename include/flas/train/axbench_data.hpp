@@ -70,8 +70,10 @@ struct DataSplit {
 
 // Holds out `held_out_concepts` whole concepts (their rows go to held_out), then `validation_samples`
 // random rows of the rest (at most a tenth of them) for validation.
+// `named_held_out` (concept texts), when given, are the held-out concepts instead of a random draw: an
+// evaluation's held-out split stays fixed when training data with more concepts is added.
 inline DataSplit split_dataset(const SteeringDataset& d, std::size_t held_out_concepts, std::size_t validation_samples,
-                               std::uint64_t seed) {
+                               std::uint64_t seed, const std::vector<std::string>& named_held_out = {}) {
   std::mt19937_64 rng(seed);
   std::vector<std::int64_t> order(d.concepts.size());
   std::iota(order.begin(), order.end(), 0);
@@ -79,6 +81,14 @@ inline DataSplit split_dataset(const SteeringDataset& d, std::size_t held_out_co
   DataSplit s;
   held_out_concepts = std::min(held_out_concepts, d.concepts.empty() ? 0 : d.concepts.size() - 1);
   s.held_out_concepts.assign(order.begin(), order.begin() + std::ptrdiff_t(held_out_concepts));
+  if (!named_held_out.empty()) {
+    s.held_out_concepts.clear();
+    for (const auto& name : named_held_out) {
+      const auto it = std::find(d.concepts.begin(), d.concepts.end(), name);
+      FLAS_CHECK(it != d.concepts.end(), "training data: held-out concept \"", name, "\" has no positive rows in the data");
+      s.held_out_concepts.push_back(std::int64_t(it - d.concepts.begin()));
+    }
+  }
   std::vector<std::size_t> rest;
   for (std::size_t i = 0; i < d.samples.size(); ++i) {
     const bool out = std::find(s.held_out_concepts.begin(), s.held_out_concepts.end(), d.samples[i].concept_index) !=
