@@ -20,5 +20,6 @@ void add_chat(CLI::App& app);
 void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_distill(CLI::App& app);
+void add_trace(CLI::App& app);
 
 }  // namespace flas::cli

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   flas::cli::add_train(app);
   flas::cli::add_eval(app);
   flas::cli::add_distill(app);
+  flas::cli::add_trace(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
