@@ -53,7 +53,7 @@ void run_distill(DistillArgs a) {
                a.opt.concepts.size(), excluded.size(), a.opt.instructions.size(), static_cast<long long>(a.opt.per_concept));
   const auto rows = eval::distil_concepts(model, tok, a.opt, !a.quiet);
   const std::string text = eval::distilled_jsonl(rows);
-  io::write_file_atomically(a.out, {std::as_bytes(std::span(text.data(), text.size()))});
+  io::write_text_atomically(a.out, text);
   std::size_t kept = 0;
   for (const auto& r : rows) kept += r.kept;
   std::printf("[flas distill] kept %zu of %zu replies (concept gain >= %.2f nats/token, repetition <= %.2f) -> %s\n", kept,

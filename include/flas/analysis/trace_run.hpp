@@ -92,7 +92,7 @@ inline std::string short_number(double x) {
   return buf;
 }
 inline void run_gnuplot(const std::filesystem::path& script_file, const std::string& script) {
-  io::write_file_atomically(script_file, {std::as_bytes(std::span(script.data(), script.size()))});
+  io::write_text_atomically(script_file, script);
   const std::string cmd = "gnuplot " + eval::gnuplot_quote(script_file.string()) + " 2>&1";
   FLAS_CHECK(std::system(cmd.c_str()) == 0, script_file.string(), ": gnuplot failed (scripts/deps.sh installs gnuplot-nox)");
 }
@@ -102,7 +102,7 @@ inline std::vector<std::filesystem::path> write_trace(const TraceResult& r, cons
                                                       const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   const std::string json = trace_json(r, req).dump(1);
-  io::write_file_atomically(dir / "trace.json", {std::as_bytes(std::span(json.data(), json.size()))});
+  io::write_text_atomically(dir / "trace.json", json);
   const std::size_t S = std::size_t(r.trajectory.positions), K = r.trajectory.steps();
   std::string pca_dat, steps_dat, heat_dat;
   for (std::size_t s = 0; s < S; ++s) {
@@ -120,7 +120,7 @@ inline std::vector<std::filesystem::path> write_trace(const TraceResult& r, cons
     for (std::size_t k = 0; k < K; ++k) heat_dat += std::to_string(k) + " " + std::to_string(s) + " " + std::to_string(r.figures.displacement[s][k]) + "\n";
   for (const auto& [name, text] : {std::pair<std::string, const std::string*>{"trace_pca.dat", &pca_dat},
                                    {"trace_steps.dat", &steps_dat}, {"trace_displacement.dat", &heat_dat}})
-    io::write_file_atomically(dir / name, {std::as_bytes(std::span(text->data(), text->size()))});
+    io::write_text_atomically(dir / name, *text);
   using detail::short_number;
   const auto q = [&](const std::string& f) { return eval::gnuplot_quote((dir / f).string()); };
   const auto percent = [](double x) { return std::to_string(int(std::lround(100 * x))) + "% of the variance"; };

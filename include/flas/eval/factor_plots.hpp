@@ -75,8 +75,8 @@ inline void plot_factor_curves(const std::vector<MetricPanel>& panels, const std
   }
   script += "unset multiplot\n";
   std::filesystem::create_directories(png.parent_path().empty() ? "." : png.parent_path());
-  io::write_file_atomically(dat, {std::as_bytes(std::span(data.data(), data.size()))});
-  io::write_file_atomically(gp, {std::as_bytes(std::span(script.data(), script.size()))});
+  io::write_text_atomically(dat, data);
+  io::write_text_atomically(gp, script);
   const std::string cmd = "gnuplot " + gnuplot_quote(gp) + " 2>&1";
   const int rc = std::system(cmd.c_str());
   FLAS_CHECK(rc == 0, png.string(), ": gnuplot failed (status ", rc, "; is gnuplot installed? scripts/deps.sh installs gnuplot-nox); script: ", gp);

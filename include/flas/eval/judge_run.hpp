@@ -43,7 +43,7 @@ inline JudgeRunStats judge_run(const EvalConfig& cfg, judge::ChatClientConfig cl
     line["convention"] = std::string(judge::to_string(options.convention));
     text += line.dump() + "\n";
   }
-  io::write_file_atomically(judge_file(cfg), {std::as_bytes(std::span(text.data(), text.size()))});
+  io::write_text_atomically(judge_file(cfg), text);
   JudgeRunStats st;
   st.records = gens.size();
   st.http_attempts = j.client().http_attempts();

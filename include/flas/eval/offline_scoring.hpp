@@ -159,7 +159,7 @@ inline void save_scores(const std::filesystem::path& file, const std::vector<Pro
   std::string text;
   for (const auto& s : scores) text += nlohmann::json(s).dump() + "\n";
   std::filesystem::create_directories(file.parent_path());
-  io::write_file_atomically(file, {std::as_bytes(std::span(text.data(), text.size()))});
+  io::write_text_atomically(file, text);
 }
 
 }  // namespace flas::eval

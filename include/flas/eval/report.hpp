@@ -171,9 +171,7 @@ inline std::vector<MetricPanel> curve_panels(const std::vector<FactorCurvePoint>
   return panels;
 }
 
-inline void write_text_atomically(const std::filesystem::path& file, const std::string& text) {
-  io::write_file_atomically(file, {std::as_bytes(std::span(text.data(), text.size()))});
-}
+using io::write_text_atomically;
 
 struct ReportFiles {
   std::vector<std::filesystem::path> written;

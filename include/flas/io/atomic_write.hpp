@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 #include <span>
 #include <string>
 #include <vector>
@@ -77,6 +78,11 @@ inline void write_file_atomically(const std::filesystem::path& file,
     fail(tmp.string(), ": cannot rename over ", file.string(), ": ", std::strerror(errno));
   guard.commit();
   detail::sync_folder(file.parent_path());
+}
+
+// Text (a report, a JSON Lines file, a script) written atomically.
+inline void write_text_atomically(const std::filesystem::path& file, std::string_view text) {
+  write_file_atomically(file, {std::as_bytes(std::span(text.data(), text.size()))});
 }
 
 }  // namespace flas::io

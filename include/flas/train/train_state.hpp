@@ -51,9 +51,7 @@ inline TrainProgress progress_from_json(const nlohmann::json& j, const std::stri
   return p;
 }
 
-inline void write_text_atomically(const std::filesystem::path& file, const std::string& text) {
-  io::write_file_atomically(file, {std::as_bytes(std::span<const char>(text.data(), text.size()))});
-}
+using io::write_text_atomically;
 
 inline std::string read_text(const std::filesystem::path& file) {
   std::ifstream in(file);
