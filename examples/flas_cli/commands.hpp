@@ -21,5 +21,6 @@ void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_distill(CLI::App& app);
 void add_trace(CLI::App& app);
+void add_ablate(CLI::App& app);
 
 }  // namespace flas::cli

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   flas::cli::add_eval(app);
   flas::cli::add_distill(app);
   flas::cli::add_trace(app);
+  flas::cli::add_ablate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -91,11 +91,7 @@ inline std::string short_number(double x) {
   std::snprintf(buf, sizeof buf, "%g", x);
   return buf;
 }
-inline void run_gnuplot(const std::filesystem::path& script_file, const std::string& script) {
-  io::write_text_atomically(script_file, script);
-  const std::string cmd = "gnuplot " + eval::gnuplot_quote(script_file.string()) + " 2>&1";
-  FLAS_CHECK(std::system(cmd.c_str()) == 0, script_file.string(), ": gnuplot failed (scripts/deps.sh installs gnuplot-nox)");
-}
+using eval::run_gnuplot;
 }  // namespace detail
 
 inline std::vector<std::filesystem::path> write_trace(const TraceResult& r, const TraceRequest& req,

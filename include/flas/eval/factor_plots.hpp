@@ -33,6 +33,13 @@ inline std::string gnuplot_quote(const std::string& s) {
   return out + "\"";
 }
 
+// Writes a gnuplot script and runs it; throws with the script's name if gnuplot fails.
+inline void run_gnuplot(const std::filesystem::path& script_file, const std::string& script) {
+  io::write_text_atomically(script_file, script);
+  const std::string cmd = "gnuplot " + gnuplot_quote(script_file.string()) + " 2>&1";
+  FLAS_CHECK(std::system(cmd.c_str()) == 0, script_file.string(), ": gnuplot failed (scripts/deps.sh installs gnuplot-nox)");
+}
+
 // Writes the data and script, then runs gnuplot; throws with gnuplot's status if it fails.
 inline void plot_factor_curves(const std::vector<MetricPanel>& panels, const std::filesystem::path& png,
                                const std::string& title) {
