@@ -22,5 +22,6 @@ void add_eval(CLI::App& app);
 void add_distill(CLI::App& app);
 void add_trace(CLI::App& app);
 void add_ablate(CLI::App& app);
+void add_serve(CLI::App& app);
 
 }  // namespace flas::cli

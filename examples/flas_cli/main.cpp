@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   flas::cli::add_distill(app);
   flas::cli::add_trace(app);
   flas::cli::add_ablate(app);
+  flas::cli::add_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -46,7 +46,11 @@ class KeyRanges {
     const std::int64_t lo = windowed ? std::max<std::int64_t>(0, qi - p_.window + 1) : 0;
     const std::int32_t* pre = valid_prefix_.data() + b * (Sk_ + 1);
     if (hi <= lo || pre[hi] == pre[lo]) return {0, Sk_};  // no visible key: every key counts
-    return {lo, hi};
+    // Start at the first visible key. Skipping invisible leading keys is exact, and it gives a row's
+    // keys the same 64-key blocks (so the same rounding) wherever they sit in the cache: after left
+    // padding, or in a continuous batch where a row joined after others (flas serve).
+    const std::int64_t first = std::int64_t(std::upper_bound(pre + lo, pre + hi + 1, pre[lo]) - pre) - 1;
+    return {first, hi};
   }
 
  private:
