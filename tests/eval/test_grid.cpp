@@ -144,10 +144,24 @@ TEST_CASE("grid: bad configs and stores fail with clear messages") {
   j = small_config(dir);
   j["colour"] = "blue";
   CHECK_THROWS_WITH_AS(eval::parse_eval_config(j, dir / "c.json"), doctest::Contains("unknown field 'colour'"), Error);
+  // Integers that do not fit (nlohmann would convert them without a check).
+  j = small_config(dir);
+  j["samples"] = 1e300;
+  CHECK_THROWS_WITH_AS(eval::parse_eval_config(j, dir / "c.json"), doctest::Contains("field 'samples' must be an integer that fits 64 bits, found 1e+300"), Error);
+  j = small_config(dir);
+  j["layer"] = 4294967296LL;
+  CHECK_THROWS_WITH_AS(eval::parse_eval_config(j, dir / "c.json"), doctest::Contains("field 'layer' must be an integer that fits 32 bits"), Error);
+  j = small_config(dir);
+  j["seed"] = -1;
+  CHECK_THROWS_WITH_AS(eval::parse_eval_config(j, dir / "c.json"), doctest::Contains("field 'seed' must be an integer"), Error);
 
   // A bad line in the middle of a store is an error, not a silent skip.
   { std::ofstream(dir / "g.jsonl") << "{\"not\": \"a record\"}\n{\"also\": 1}\n"; }
   CHECK_THROWS_WITH_AS(eval::GenerationStore(dir / "g.jsonl"), doctest::Contains("g.jsonl:1: not a generation record"), Error);
+  // A token id beyond int64 (found by fuzz_generation_store: it was undefined behaviour).
+  { std::ofstream(dir / "i.jsonl") << "{\"method\":\"flas\",\"concept\":\"c\",\"split\":\"held_in\",\"instruction_index\":0,"
+                                       "\"instruction\":\"i\",\"factor\":1,\"sample\":0,\"text\":\"t\",\"token_ids\":[2,1e300]}\n{}\n"; }
+  CHECK_THROWS_WITH_AS(eval::GenerationStore(dir / "i.jsonl"), doctest::Contains("'token_ids' must be an integer (int64), found 1e+300"), Error);
   // A torn last line is cut off.
   { std::ofstream(dir / "t.jsonl") << "{\"method\": \"fl"; }
   CHECK(eval::GenerationStore(dir / "t.jsonl").records().empty());

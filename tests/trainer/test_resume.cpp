@@ -5,24 +5,16 @@
 
 #include "flas/train/trainer.hpp"
 #include "support/compare.hpp"
+#include "support/toy_flow.hpp"
 
 using namespace flas;
 
 namespace {
-struct ToyBatch {
-  std::vector<std::size_t> rows;
-  float flowtime = 0;
-  int steps = 0;
-};
-struct ToyParts {
-  double lm_loss = 0, div_loss = 0, loss = 0;
-  std::int64_t tokens = 0;
-};
-struct ToyFlow {
-  field::FlowWeights w;
-  field::FlowWeights& weights() { return w; }
-  const field::FlowWeights& weights() const { return w; }
-};
+using test::ToyBatch;
+using test::ToyFlow;
+using test::ToyParts;
+using test::toy_flow;
+
 // L = ½ Σ (w − T·(1 + row))², the rows and T drawn by the trainer.
 struct ToyLoss {
   ToyParts operator()(const ToyFlow& f, const ToyBatch& b, field::FlowWeights* grads) const {
@@ -47,16 +39,6 @@ struct ToyLoss {
     return p;
   }
 };
-
-ToyFlow toy_flow() {
-  ToyFlow f;
-  f.w.switches = {false, false, false, true, false};
-  f.w.blocks.resize(1);
-  auto& b = f.w.blocks[0];
-  for (Tensor* t : {&b.pre_mlp_norm, &b.post_mlp_norm, &b.mlp_gate}) *t = zeros({3});
-  for (Tensor* t : {&b.mlp.gate_proj, &b.mlp.up_proj, &b.mlp.down_proj}) *t = zeros({3, 3});
-  return f;
-}
 
 train::TrainerOptions options(const std::filesystem::path& dir) {
   train::TrainerOptions o;

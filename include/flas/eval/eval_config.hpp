@@ -3,6 +3,8 @@
 // (held-in and held-out), the instructions, each method's factor grid, samples per cell, generation
 // settings and where the run writes. Relative paths are taken from the config file's folder.
 #include <filesystem>
+#include <limits>
+#include <type_traits>
 #include <fstream>
 #include <map>
 #include <string>
@@ -48,6 +50,18 @@ namespace detail {
 template <class T>
 T config_get(const nlohmann::json& j, const char* key, const std::string& file, T fallback) {
   if (!j.contains(key)) return fallback;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // nlohmann converts a float or an out-of-range integer without a check (undefined behaviour).
+    const auto& v = j.at(key);
+    constexpr auto most = std::uint64_t(std::numeric_limits<T>::max());
+    bool fits = false;
+    if (v.is_number_unsigned()) fits = v.template get<std::uint64_t>() <= most;
+    else if (v.is_number_integer()) {
+      const auto x = v.template get<std::int64_t>();
+      fits = x >= 0 ? std::uint64_t(x) <= most : std::is_signed_v<T> && x >= std::int64_t(std::numeric_limits<T>::min());
+    }
+    if (!fits) fail(file, ": field '", key, "' must be an integer that fits ", sizeof(T) * 8, " bits, found ", v.dump());
+  }
   try {
     return j.at(key).get<T>();
   } catch (const std::exception& e) {

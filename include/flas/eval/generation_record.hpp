@@ -3,6 +3,7 @@
 // each, append-only), that scorers fill in and that summaries aggregate. Plain data, JSON both ways.
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -42,16 +43,29 @@ inline void to_json(nlohmann::json& j, const GenerationRecord& r) {
        {"decode_seconds", r.decode_seconds}};
 }
 
+namespace record_detail {
+// A JSON integer that fits int64. nlohmann's get<int64_t> converts a float or an unsigned beyond
+// 2^63 without a check (undefined behaviour for 1e300: found by fuzz_generation_store).
+inline std::int64_t int64_of(const nlohmann::json& v, const char* key) {
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() <= std::uint64_t(INT64_MAX)) return std::int64_t(v.get<std::uint64_t>());
+  if (v.is_number_integer() && !v.is_number_unsigned()) return v.get<std::int64_t>();
+  throw std::runtime_error(std::string("'") + key + "' must be an integer (int64), found " + v.dump());
+}
+}  // namespace record_detail
+
 inline void from_json(const nlohmann::json& j, GenerationRecord& r) {
   r.cell.method = j.at("method").get<std::string>();
   r.cell.concept_text = j.at("concept").get<std::string>();
-  r.cell.instruction_index = j.at("instruction_index").get<std::int64_t>();
+  r.cell.instruction_index = record_detail::int64_of(j.at("instruction_index"), "instruction_index");
   r.cell.factor = j.at("factor").get<double>();
-  r.cell.sample = j.at("sample").get<std::int64_t>();
+  r.cell.sample = record_detail::int64_of(j.at("sample"), "sample");
   r.split = j.at("split").get<std::string>();
   r.instruction = j.at("instruction").get<std::string>();
   r.text = j.at("text").get<std::string>();
-  r.token_ids = j.at("token_ids").get<std::vector<std::int64_t>>();
+  const auto& ids = j.at("token_ids");
+  if (!ids.is_array()) throw std::runtime_error("'token_ids' must be an array of integers, found " + ids.dump());
+  r.token_ids.clear();
+  for (const auto& id : ids) r.token_ids.push_back(record_detail::int64_of(id, "token_ids"));
   r.prefill_seconds = j.value("prefill_seconds", 0.0);
   r.decode_seconds = j.value("decode_seconds", 0.0);
 }

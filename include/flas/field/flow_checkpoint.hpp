@@ -3,8 +3,11 @@
 // JSON beside the weights (layer, blocks, switches, Euler steps, default flow time). Which parts a flow
 // has (time MLP, self-attention, ...) and how many blocks are read off the keys, as the reference does;
 // a key we do not know, a missing key or a shape that does not fit the base model is refused.
+#include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <regex>
 #include <set>
@@ -41,13 +44,30 @@ inline FlowMeta read_flow_meta(const std::filesystem::path& json_file, FlowMeta 
   } catch (const std::exception& e) {
     fail(json_file.string(), ": not valid JSON (", e.what(), ")");
   }
+  if (!j.is_object()) fail(json_file.string(), ": a flow's JSON must be an object, found ", j.type_name());
+  // Each key's JSON type must be the field's: nlohmann would convert 1e300 to int (undefined
+  // behaviour) or a negative number to a huge one.
   auto get = [&](const char* key, auto& out) {
     if (!j.contains(key)) return;
-    try {
-      j.at(key).get_to(out);
-    } catch (const std::exception&) {
-      fail(json_file.string(), ": key '", key, "' has the wrong type (", j.at(key).type_name(), ")");
+    const auto& v = j.at(key);
+    using T = std::remove_reference_t<decltype(out)>;
+    bool fits = false;
+    if constexpr (std::is_same_v<T, std::string>) {
+      fits = v.is_string();
+    } else if constexpr (std::is_integral_v<T>) {
+      fits = v.is_number_integer() &&
+             (v.is_number_unsigned() ? v.template get<std::uint64_t>() <= std::uint64_t(std::numeric_limits<T>::max())
+                                     : v.template get<std::int64_t>() >= std::numeric_limits<T>::min() &&
+                                           v.template get<std::int64_t>() <= std::numeric_limits<T>::max());
+    } else {
+      fits = v.is_number() && std::isfinite(v.template get<double>()) &&
+             std::abs(v.template get<double>()) <= double(std::numeric_limits<T>::max());
     }
+    if (!fits)
+      fail(json_file.string(), ": key '", key, "' must be ",
+           std::is_same_v<T, std::string> ? "a string" : std::is_integral_v<T> ? "an integer (int32)" : "a finite number",
+           ", found ", v.type_name(), " ", v.dump());
+    v.get_to(out);
   };
   get("layer", m.layer);
   get("steps", m.steps);
@@ -73,7 +93,14 @@ inline FlowWeights load_flow_weights(const std::filesystem::path& file, const ge
   const std::regex block_re(R"(^blocks\.(\d+)\.)");
   for (const auto& name : f.names()) {
     std::smatch m;
-    if (std::regex_search(name, m, block_re)) block_ids.insert(std::stoi(m[1].str()));
+    if (!std::regex_search(name, m, block_re)) continue;
+    // Block numbers index the block list: one beyond the tensor count cannot be a real flow's.
+    const std::string digits = m[1].str();
+    std::size_t id = 0;
+    const auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+    FLAS_CHECK(err == std::errc() && end == digits.data() + digits.size() && id < f.size(), where, ": tensor '", name,
+               "' has block number ", digits, ", but the file has only ", f.size(), " tensors");
+    block_ids.insert(int(id));
   }
   FLAS_CHECK(!block_ids.empty(), where, ": no 'blocks.N.*' tensors: not a FLAS flow checkpoint");
   FLAS_CHECK(*block_ids.rbegin() + 1 == int(block_ids.size()), where, ": block numbers are not 0..",

@@ -35,16 +35,28 @@ inline nlohmann::json progress_to_json(const TrainProgress& p) {
 
 inline TrainProgress progress_from_json(const nlohmann::json& j, const std::string& where) {
   TrainProgress p;
+  // Counts and row indices must be non-negative JSON integers: nlohmann would turn 1e300 into an
+  // integer (undefined behaviour) and -1 into a huge row index.
+  auto count = [&](const nlohmann::json& v, const std::string& key) -> std::int64_t {
+    if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<std::uint64_t>() > std::uint64_t(INT64_MAX)
+                                                          : v.get<std::int64_t>() < 0))
+      fail(where, ": field '", key, "' must be a non-negative integer, found ", v.dump());
+    return v.get<std::int64_t>();
+  };
   try {
-    p.step = j.at("step").get<std::int64_t>();
-    p.epoch = j.at("epoch").get<std::int64_t>();
-    p.cursor = j.at("cursor").get<std::int64_t>();
-    p.order = j.at("order").get<std::vector<std::size_t>>();
+    if (!j.is_object()) fail(where, ": a training state must be a JSON object, found ", j.type_name());
+    p.step = count(j.at("step"), "step");
+    p.epoch = count(j.at("epoch"), "epoch");
+    p.cursor = count(j.at("cursor"), "cursor");
+    const auto& order = j.at("order");
+    if (!order.is_array()) fail(where, ": field 'order' must be an array of row indices, found ", order.type_name());
+    for (std::size_t i = 0; i < order.size(); ++i)
+      p.order.push_back(std::size_t(count(order[i], flas::detail::concat("order[", i, "]"))));
     std::istringstream rng(j.at("rng").get<std::string>());
     rng >> p.rng;
     FLAS_CHECK(!rng.fail(), where, ": field 'rng' is not a generator state");
     p.best_val = j.at("best_val").get<double>();
-    p.evals_without_improvement = j.at("evals_without_improvement").get<std::int64_t>();
+    p.evals_without_improvement = count(j.at("evals_without_improvement"), "evals_without_improvement");
   } catch (const nlohmann::json::exception& e) {
     fail(where, ": a training state field is missing or has the wrong type (", e.what(), ")");
   }
@@ -86,7 +98,9 @@ inline std::filesystem::path latest_state_folder(const std::filesystem::path& di
   std::string name = read_text(dir / "latest");
   while (!name.empty() && (name.back() == '\n' || name.back() == '\r')) name.pop_back();
   const auto folder = dir / name;
-  FLAS_CHECK(std::filesystem::is_directory(folder), (dir / "latest").string(), " names '", name,
+  // The error_code form: a corrupt name (too long, say) is a refusal, not a filesystem_error.
+  std::error_code ec;
+  FLAS_CHECK(!name.empty() && std::filesystem::is_directory(folder, ec), (dir / "latest").string(), " names '", name,
              "', which is not a folder");
   return folder;
 }

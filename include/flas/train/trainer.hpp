@@ -165,7 +165,11 @@ class Trainer {
       fail(where, ": not valid JSON (", e.what(), ")");
     }
     p_ = progress_from_json(j, where);
-    adam_.set_steps_taken(j.value("adam_steps", p_.step));
+    check_resumed_position(where);
+    const auto& adam_steps = j.contains("adam_steps") ? j["adam_steps"] : nlohmann::json(p_.step);
+    if (!adam_steps.is_number_integer() || adam_steps.get<std::int64_t>() < 0)
+      fail(where, ": field 'adam_steps' must be a non-negative integer, found ", adam_steps.dump());
+    adam_.set_steps_taken(adam_steps.get<std::int64_t>());
     const auto params = io::SafeTensorsFile::open(dir / "flow.safetensors");
     const auto m = io::SafeTensorsFile::open(dir / "adam_m.safetensors");
     const auto v = io::SafeTensorsFile::open(dir / "adam_v.safetensors");
@@ -175,6 +179,19 @@ class Trainer {
       adam_.second_moments()[n] = clone(v.get(n, DType::F32, t.shape()));
     });
     if (o_.progress) std::fprintf(stderr, "[flas train] resumed from %s at step %lld\n", dir.string().c_str(), (long long)p_.step);
+  }
+
+  // The saved data order must be an order of this run's training rows, and the cursor inside it:
+  // the batch maker indexes the dataset with these rows.
+  void check_resumed_position(const std::string& where) const {
+    auto saved = p_.order, ours = rows_;
+    std::sort(saved.begin(), saved.end());
+    std::sort(ours.begin(), ours.end());
+    if (saved != ours)
+      fail(where, ": the saved data order (", p_.order.size(), " rows) is not an order of this run's ", rows_.size(),
+           " training rows: was the training data or the split changed since the state was written?");
+    if (p_.cursor > std::int64_t(p_.order.size()))
+      fail(where, ": cursor ", p_.cursor, " is past the end of the data order (", p_.order.size(), " rows)");
   }
 
   static Tensor moment_or_zero(std::map<std::string, Tensor>& store, const std::string& n, const Tensor& like) {

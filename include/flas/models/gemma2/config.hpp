@@ -116,6 +116,11 @@ struct Config {
     return std::find(eos_token_ids.begin(), eos_token_ids.end(), id) != eos_token_ids.end();
   }
 
+  // Bounds on sizes that only corruption exceeds: every shape product flas forms (heads · head_dim,
+  // vocab · hidden, ...) then fits an int64, and no table is sized by a runaway layer count.
+  static constexpr std::int64_t max_size = std::int64_t(1) << 31;
+  static constexpr std::int64_t max_layers = 1 << 16;
+
   static Config from_json(const nlohmann::json& j, std::string_view source_name) {
     if (!j.is_object()) fail(source_name, ": a model config must be a JSON object, found ", j.type_name());
     const detail::ConfigFields f(j, source_name);
@@ -135,12 +140,17 @@ struct Config {
                                  {"num_attention_heads", c.num_attention_heads},
                                  {"num_key_value_heads", c.num_key_value_heads}})
       if (v <= 0) f.fail_key(key, "must be positive, found ", v);
+      else if (v > max_size) f.fail_key(key, "is ", v, ", more than the ", max_size, " flas supports (a corrupt config?)");
+    // Per-layer tables are sized by the layer count before any weight is read.
+    if (c.num_hidden_layers > max_layers)
+      f.fail_key("num_hidden_layers", "is ", c.num_hidden_layers, ", more than the ", max_layers, " flas supports (a corrupt config?)");
     if (c.num_attention_heads % c.num_key_value_heads != 0)
       fail(source_name, ": num_attention_heads (", c.num_attention_heads, ") must be a multiple of num_key_value_heads (",
            c.num_key_value_heads, ") for grouped-query attention");
     if (f.given("head_dim")) {
       c.head_dim = f.integer("head_dim");
       if (c.head_dim <= 0 || c.head_dim % 2 != 0) f.fail_key("head_dim", "must be positive and even (RoPE pairs), found ", c.head_dim);
+      if (c.head_dim > max_size) f.fail_key("head_dim", "is ", c.head_dim, ", more than the ", max_size, " flas supports (a corrupt config?)");
     } else {
       // Real Gemma-2 configs state head_dim (2B: 2304 / 8 heads != 256); only derive it when it divides.
       if (c.hidden_size % c.num_attention_heads != 0)

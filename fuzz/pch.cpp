@@ -1,0 +1,1 @@
+// Owns the precompiled header the fuzz targets share (pch.hpp).
