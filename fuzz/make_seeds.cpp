@@ -10,6 +10,8 @@
 
 #include "flas/eval/generation_record.hpp"
 #include "flas/field/flow_checkpoint.hpp"
+#include "flas/interop/control_vector.hpp"
+#include "flas/io/gguf_writer.hpp"
 #include "flas/io/safetensors.hpp"
 #include "fuzz_support.hpp"
 #include "tiny_flow_config.hpp"
@@ -95,6 +97,25 @@ void generation_seeds(const fs::path& out) {
   fuzz::write_file(out / "torn_last_line.jsonl", lines + lines.substr(0, 40));
 }
 
+void gguf_seeds(const fs::path& out) {
+  const fs::path scratch = fuzz::scratch_dir() / "seed.gguf";
+  io::GgufWriter w;
+  w.set("general.architecture", "gemma2").set("general.name", "seed").set("u32", std::uint32_t(7)).set("f32", 0.5f);
+  w.set("flag", true).set("i64", std::int64_t(-3));
+  w.set_array("tokenizer.ggml.tokens", std::vector<std::string>{"<pad>", "\xE2\x96\x81the", "<0x0A>"});
+  w.set_array("tokenizer.ggml.scores", std::vector<float>{0, -1, -2});
+  w.add_tensor("token_embd.weight", ramp({3, 4}, DType::F32)).add_tensor("blk.0.attn_norm.weight", ramp({4}, DType::BF16));
+  w.write(scratch);
+  fuzz::write_file(out / "model_like.gguf", read_all(scratch));
+  interop::ControlVector cv;
+  cv.model_hint = "gemma2";
+  cv.n_embd = 4;
+  cv.directions[1] = {1, -1, 0.5f, 2};
+  cv.directions[3] = {0, 0, 1, 0};
+  interop::write_control_vector(scratch, cv);
+  fuzz::write_file(out / "control_vector.gguf", read_all(scratch));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,11 +124,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1];
-  for (const char* t : {"fuzz_safetensors", "fuzz_flow_checkpoint", "fuzz_train_state", "fuzz_generation_store"})
+  for (const char* t : {"fuzz_safetensors", "fuzz_flow_checkpoint", "fuzz_train_state", "fuzz_generation_store", "fuzz_gguf"})
     fs::create_directories(out / t);
   safetensors_seeds(out / "fuzz_safetensors");
   flow_seeds(out / "fuzz_flow_checkpoint");
   train_state_seeds(out / "fuzz_train_state");
   generation_seeds(out / "fuzz_generation_store");
+  gguf_seeds(out / "fuzz_gguf");
   return 0;
 }

@@ -23,5 +23,7 @@ void add_distill(CLI::App& app);
 void add_trace(CLI::App& app);
 void add_ablate(CLI::App& app);
 void add_serve(CLI::App& app);
+void add_vector(CLI::App& app);
+void add_export_gguf(CLI::App& app);
 
 }  // namespace flas::cli

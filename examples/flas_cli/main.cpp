@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   flas::cli::add_trace(app);
   flas::cli::add_ablate(app);
   flas::cli::add_serve(app);
+  flas::cli::add_vector(app);
+  flas::cli::add_export_gguf(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

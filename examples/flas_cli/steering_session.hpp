@@ -26,12 +26,15 @@ struct SteerSettings {
   std::uint64_t seed = 0;
   std::int64_t max_new_tokens = 96;
   gemma2::FlowSolver solver = gemma2::FlowSolver::euler;
+  bool raw = false;  // bos + prompt, without the chat template
 };
 
 class SteeringSession {
  public:
+  // flow_file may be empty: the session then steers only with the taps given to reply_with().
   SteeringSession(const std::string& model_dir, const std::string& flow_file, int layer_override)
       : model_(gemma2::Model<HostBackend>::load(model_dir)), tok_(io::Tokenizer::load(model_dir)) {
+    if (flow_file.empty()) return;
     const auto meta_file = field::flow_meta_path(flow_file);
     if (std::filesystem::exists(meta_file)) meta_ = field::read_flow_meta(meta_file);
     if (layer_override >= 0) meta_.layer = layer_override;
@@ -45,14 +48,35 @@ class SteeringSession {
   const field::FlowMeta& meta() const { return meta_; }
   const io::Tokenizer& tokenizer() const { return tok_; }
 
-  // Streams the reply to `out` (nullptr: silent) and returns it.
+  const gemma2::Model<HostBackend>& model() const { return model_; }
+
+  // Streams the reply to `out` (nullptr: silent) and returns it; T = 0 is unsteered.
   std::string reply(const std::string& prompt, const SteerSettings& s, std::FILE* out) {
-    const auto ids = io::encode_chat(tok_, prompt, model_.config().bos_token_id);
+    if (s.flowtime == 0.0f) return reply_with(prompt, s, out, gemma2::NoTap{});
+    FLAS_CHECK(flow_.has_value(), "steering: no flow loaded");
+    const auto& cfg = model_.config();
+    auto [cids, cmask] = condition::tokenize_concepts(tok_, {s.concept_text}, cfg.bos_token_id, cfg.pad_token_id);
+    const auto concepts = condition::encode_concepts(model_, cids, cmask, meta_.concept_layers);
+    gemma2::FlowSteering<HostBackend, field::FlasFlow<HostBackend>> tap(
+        *flow_, flow_->condition(concepts), {s.layer >= 0 ? s.layer : meta_.layer, s.steps, {s.flowtime}, {}, 1.0f, s.solver});
+    return reply_with(prompt, s, out, tap);
+  }
+
+  // The same with any steering tap (a control vector, say). raw: bos + prompt, no chat template.
+  template <class Tap>
+  std::string reply_with(const std::string& prompt, const SteerSettings& s, std::FILE* out, Tap&& tap) {
+    const auto& cfg = model_.config();
+    std::vector<std::int64_t> ids;
+    if (s.raw) {
+      ids = tok_.encode(prompt);
+      if (cfg.bos_token_id >= 0) ids.insert(ids.begin(), cfg.bos_token_id);
+    } else {
+      ids = io::encode_chat(tok_, prompt, cfg.bos_token_id);
+    }
     GenerateOptions opt;
     opt.max_new_tokens = s.max_new_tokens;
     opt.sampling = {s.temperature, 0, 1.0f, s.seed};
     std::string text;
-    const auto& cfg = model_.config();
     opt.on_token = [&](std::int64_t, std::int64_t t) {
       if (cfg.is_eos(t)) return;
       const std::string piece = tok_.decode_piece(t);
@@ -62,19 +86,10 @@ class SteeringSession {
         std::fflush(out);
       }
     };
-    GenerateResult r;
-    if (s.flowtime == 0.0f) {
-      r = generate(model_, {ids}, opt, gemma2::NoTap{});
-    } else {
-      auto [cids, cmask] = condition::tokenize_concepts(tok_, {s.concept_text}, cfg.bos_token_id, cfg.pad_token_id);
-      const auto concepts = condition::encode_concepts(model_, cids, cmask, meta_.concept_layers);
-      gemma2::FlowSteering<HostBackend, field::FlasFlow<HostBackend>> tap(
-          *flow_, flow_->condition(concepts), {s.layer >= 0 ? s.layer : meta_.layer, s.steps, {s.flowtime}, {}, 1.0f, s.solver});
-      r = generate(model_, {ids}, opt, tap);
-    }
-    std::fprintf(stderr, "\n[flas] %s: %lld prompt tokens in %.1f ms; %zu new tokens at %.1f tok/s (T = %g, N = %d)\n",
-                 HostBackend::name, static_cast<long long>(r.prompt_tokens), r.prefill_seconds * 1e3, r.tokens[0].size(),
-                 double(r.decode_steps) / std::max(r.decode_seconds, 1e-9), double(s.flowtime), s.steps);
+    const GenerateResult r = generate(model_, {ids}, opt, tap);
+    std::fprintf(stderr, "\n[flas] %s: %lld prompt tokens in %.1f ms; %zu new tokens at %.1f tok/s\n", HostBackend::name,
+                 static_cast<long long>(r.prompt_tokens), r.prefill_seconds * 1e3, r.tokens[0].size(),
+                 double(r.decode_steps) / std::max(r.decode_seconds, 1e-9));
     return text;
   }
 

@@ -16,6 +16,7 @@
 #include "readers/flow_checkpoint.hpp"
 #include "readers/gemma2_config.hpp"
 #include "readers/generation_store.hpp"
+#include "readers/gguf.hpp"
 #include "readers/safetensors.hpp"
 #include "readers/serve_request.hpp"
 #include "readers/tokenizer.hpp"
@@ -32,7 +33,8 @@ const std::map<std::string, std::function<void(std::string_view)>>& readers() {
       {"fuzz_gemma2_config", feed_gemma2_config},   {"fuzz_flow_checkpoint", feed_flow_checkpoint},
       {"fuzz_tokenizer", feed_tokenizer},           {"fuzz_chat_template", feed_chat_template},
       {"fuzz_axbench", feed_axbench},               {"fuzz_train_state", feed_train_state},
-      {"fuzz_generation_store", feed_generation_store}, {"fuzz_serve_request", feed_serve_request}};
+      {"fuzz_generation_store", feed_generation_store}, {"fuzz_serve_request", feed_serve_request},
+      {"fuzz_gguf", feed_gguf}};
   return all;
 }
 

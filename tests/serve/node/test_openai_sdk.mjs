@@ -8,11 +8,16 @@ const key = 'test-key-' + Math.random().toString(36).slice(2);
 const prompt = 'How do I rent a car?';
 const steering = { concept: 'the ocean and sea creatures', flowtime: 4.0 };
 
+// The SDK runs on Node's own fetch (undici), an option it documents: its default on Node, node-fetch 2,
+// raises a false 'Premature close' when its keep-alive agent hands the socket of a finished chunked
+// response to the next request (node-fetch issues #1576 and #1767; seen once in CI, Node 18).
+const fetch = globalThis.fetch;
+
 await withServer(['--max-batch', '4'], async (server) => {
-  const client = new OpenAI({ apiKey: key, baseURL: `${server.url}/v1`, maxRetries: 0 });
+  const client = new OpenAI({ apiKey: key, baseURL: `${server.url}/v1`, maxRetries: 0, fetch });
 
   // Who may use it: the key is required everywhere but /health.
-  const intruder = new OpenAI({ apiKey: 'wrong', baseURL: `${server.url}/v1`, maxRetries: 0 });
+  const intruder = new OpenAI({ apiKey: 'wrong', baseURL: `${server.url}/v1`, maxRetries: 0, fetch });
   await assert.rejects(intruder.chat.completions.create({ model: 'x', messages: [{ role: 'user', content: 'hi' }] }),
                        (e) => e.status === 401 && /API key/.test(e.message));
   assert.equal((await fetch(`${server.url}/health`)).status, 200);
