@@ -124,6 +124,7 @@ TEST_CASE("gguf: the writer packs tensors at the alignment, as llama.cpp's reade
   CHECK(f.info("b").offset == 64);
   CHECK(f.info("c").offset == 128);
   CHECK_FLAS_ERROR(io::GgufWriter(48), "alignment 48 is not a power of two");
+  CHECK_FLAS_ERROR(io::GgufWriter(1u << 17), "alignment 131072 is above 65536");
   CHECK_FLAS_ERROR(io::GgufWriter().add_tensor(std::string(64, 'n'), Tensor::empty({1}, DType::F32)), "must be 1..63 bytes");
   CHECK_FLAS_ERROR(io::GgufWriter().add_tensor("u", Tensor::empty({1}, DType::U8)), "has no ggml type");
 }

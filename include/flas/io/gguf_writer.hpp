@@ -17,9 +17,11 @@ namespace flas::io {
 
 class GgufWriter {
  public:
+  static constexpr std::uint32_t max_alignment = 1 << 16;  // the padding is written from a zero buffer of this size
   explicit GgufWriter(std::uint32_t alignment = gguf::default_alignment) : alignment_(alignment) {
     FLAS_CHECK(alignment != 0 && (alignment & (alignment - 1)) == 0, "GGUF writer: alignment ", alignment,
                " is not a power of two");
+    FLAS_CHECK(alignment <= max_alignment, "GGUF writer: alignment ", alignment, " is above ", max_alignment);
     if (alignment != gguf::default_alignment) set("general.alignment", std::uint32_t(alignment));
   }
 
@@ -88,7 +90,7 @@ class GgufWriter {
       offset = next;
     }
     header.resize(std::size_t(gguf::align_up(header.size(), alignment_)), '\0');
-    static const std::vector<std::byte> zeros(1 << 16);
+    static const std::vector<std::byte> zeros(max_alignment);
     std::vector<std::span<const std::byte>> parts{std::as_bytes(std::span(header.data(), header.size()))};
     for (std::size_t i = 0; i < tensors_.size(); ++i) {
       const Tensor& t = tensors_[i].second;
