@@ -3,7 +3,9 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libeigen3-dev xtensor-dev xtl-dev libdnnl-dev doctest-dev
       libbenchmark-dev libsentencepiece-dev nlohmann-json3-dev libcli11-dev
-      ocl-icd-opencl-dev libcpp-httplib-dev libssl-dev gnuplot-nox nodejs chromium $(command -v npm >/dev/null || echo npm))
+      ocl-icd-opencl-dev libcpp-httplib-dev libssl-dev gnuplot-nox nodejs chromium
+      libtrilinos-kokkos-dev libtrilinos-kokkos-kernels-dev libblas-dev liblapack-dev libopenblas0-pthread
+      libopenmpi-dev openmpi-bin $(command -v npm >/dev/null || echo npm))
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
