@@ -1,9 +1,13 @@
 // flas train: learn a FLAS flow for a base model on AxBench rows; checkpoints, resume, early stopping.
+// Under an MPI launcher (`mpirun -np K flas train ...`) it trains data parallel over the K ranks.
 #include <cstdio>
 #include <memory>
 
 #include "commands.hpp"
 #include "flas/train/train_run.hpp"
+#ifdef FLAS_HAVE_MPI
+#include "flas/distributed/mpi_communicator.hpp"
+#endif
 
 namespace flas::cli {
 
@@ -18,16 +22,37 @@ struct TrainArgs {
   bool xavier = false;
 };
 
+void train_and_report(TrainArgs& a) {
+  const auto r = train::train_flow<TrainBackend>(a.recipe);
+  if (a.recipe.comm && !a.recipe.comm->is_root()) return;
+  std::printf("[flas train] done: %lld steps%s; held-in validation LM loss %.4f at T = 1, %.4f at T = 0; held-out "
+              "concepts: LM loss %.4f at T = 1, %.4f at T = 0; flow: %s\n",
+              (long long)r.steps, r.stopped_early ? " (early stop)" : "", r.last_validation.loss_on,
+              r.last_validation.loss_off, r.held_out_on, r.held_out_off, r.flow_file.string().c_str());
+}
+
 void run_train(TrainArgs a) {
   a.recipe.model_dir = a.model_dir;
   a.recipe.out_dir = a.out_dir;
   a.recipe.data.assign(a.data.begin(), a.data.end());
   a.recipe.from_base_layer = !a.xavier;
-  const auto r = train::train_flow<TrainBackend>(a.recipe);
-  std::printf("[flas train] done: %lld steps%s; held-in validation LM loss %.4f at T = 1, %.4f at T = 0; held-out "
-              "concepts: LM loss %.4f at T = 1, %.4f at T = 0; flow: %s\n",
-              (long long)r.steps, r.stopped_early ? " (early stop)" : "", r.last_validation.loss_on,
-              r.last_validation.loss_off, r.held_out_on, r.held_out_off, r.flow_file.string().c_str());
+#ifdef FLAS_HAVE_MPI
+  if (distributed::launched_by_mpi()) {
+    distributed::MpiSession session;
+    const distributed::MpiCommunicator comm;
+    a.recipe.comm = &comm;
+    try {
+      train_and_report(a);
+    } catch (const std::exception& e) {
+      // The other ranks wait in a collective for this one: stop them all, naming who failed and why.
+      std::fprintf(stderr, "flas: error on rank %d of %d: %s\n", comm.rank(), comm.size(), e.what());
+      std::fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    return;
+  }
+#endif
+  train_and_report(a);
 }
 }  // namespace
 

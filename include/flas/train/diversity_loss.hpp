@@ -7,6 +7,10 @@
 //   ∂L/∂u_i = 2 Σ_{j: c_j ≠ c_i} u_j / pairs     (each unordered pair appears twice)
 //   ∂L/∂v̄_i = (∂u_i − u_i (u_i·∂u_i)) / ‖v̄_i‖    (‖v̄_i‖ > eps; below it the norm is the constant eps)
 //   ∂L/∂v_ip = m_ip ∂L/∂v̄_i / max(Σ_p m_ip, 1).
+// Data-parallel training: with a communicator of K ranks, each holding B rows of one global batch,
+// the pairs run over all K·B rows (the pooled u_i and concept ids are gathered, B·H doubles per rank),
+// so every rank gets the loss of the global batch and the gradient of its own rows: summed over
+// ranks, exactly the single-process gradient of the whole batch.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -14,6 +18,7 @@
 #include <vector>
 
 #include "flas/core/backend.hpp"
+#include "flas/distributed/communicator.hpp"
 #include "flas/train/batch_layout.hpp"
 
 namespace flas::train {
@@ -23,7 +28,8 @@ inline constexpr double normalize_eps = 1e-12;  // torch.nn.functional.normalize
 // dv (may be nullptr): written with grad_scale·∂L_div/∂v, in v's dtype.
 template <Backend B>
 double diversity_loss(const tensor_t<B>& v, const BatchLayout& at, std::span<const std::int64_t> concept_of_row,
-                      tensor_t<B>* dv, double grad_scale = 1.0) {
+                      tensor_t<B>* dv, double grad_scale = 1.0,
+                      const distributed::Communicator& comm = distributed::single_process()) {
   static_assert(std::is_same_v<typename B::space, HostSpace>, "diversity_loss reads the velocity on the host");
   const std::int64_t Bn = v.dim(0), S = v.dim(1), H = v.dim(2);
   FLAS_CHECK(std::int64_t(concept_of_row.size()) == Bn && at.batch == Bn && at.seq == S, "diversity loss: ",
@@ -49,16 +55,24 @@ double diversity_loss(const tensor_t<B>& v, const BatchLayout& at, std::span<con
     const double denom = std::max(norm[std::size_t(b)], normalize_eps);
     for (std::int64_t d = 0; d < H; ++d) ub[d] /= denom;
   }
+  // The rows of the whole batch, in rank order (one rank: just this batch's).
+  const std::int64_t G = Bn * comm.size();
+  FLAS_CHECK(comm.sum(Bn) == G, "diversity loss: the ranks hold different numbers of rows (", Bn,
+             " here); data-parallel shards must be equal");
+  std::vector<double> u_all(std::size_t(G) * width);
+  std::vector<std::int64_t> concept_all(static_cast<std::size_t>(G));
+  comm.allgather_host(std::span<const double>(u), std::span<double>(u_all));
+  comm.allgather_host(concept_of_row, std::span<std::int64_t>(concept_all));
   auto dot = [&](std::int64_t i, std::int64_t j) {
     double s = 0;
-    for (std::int64_t d = 0; d < H; ++d) s += u[std::size_t(i * H + d)] * u[std::size_t(j * H + d)];
+    for (std::int64_t d = 0; d < H; ++d) s += u_all[std::size_t(i * H + d)] * u_all[std::size_t(j * H + d)];
     return s;
   };
   double total = 0;
   std::int64_t pairs = 0;
-  for (std::int64_t i = 0; i < Bn; ++i)
-    for (std::int64_t j = 0; j < Bn; ++j)
-      if (concept_of_row[std::size_t(i)] != concept_of_row[std::size_t(j)]) {
+  for (std::int64_t i = 0; i < G; ++i)
+    for (std::int64_t j = 0; j < G; ++j)
+      if (concept_all[std::size_t(i)] != concept_all[std::size_t(j)]) {
         total += dot(i, j);
         ++pairs;
       }
@@ -73,9 +87,10 @@ double diversity_loss(const tensor_t<B>& v, const BatchLayout& at, std::span<con
     for (std::int64_t i = 0; i < Bn; ++i) {
       std::fill(du.begin(), du.end(), 0.0);
       if (pairs)
-        for (std::int64_t j = 0; j < Bn; ++j)
-          if (concept_of_row[std::size_t(j)] != concept_of_row[std::size_t(i)])
-            for (std::int64_t d = 0; d < H; ++d) du[std::size_t(d)] += 2.0 * grad_scale / double(pairs) * u[std::size_t(j * H + d)];
+        for (std::int64_t j = 0; j < G; ++j)
+          if (concept_all[std::size_t(j)] != concept_of_row[std::size_t(i)])
+            for (std::int64_t d = 0; d < H; ++d)
+              du[std::size_t(d)] += 2.0 * grad_scale / double(pairs) * u_all[std::size_t(j * H + d)];
       const double nrm = norm[std::size_t(i)];
       double along = 0;
       for (std::int64_t d = 0; d < H; ++d) along += u[std::size_t(i * H + d)] * du[std::size_t(d)];

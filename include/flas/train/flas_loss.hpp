@@ -98,9 +98,11 @@ class FlasLoss {
       auto backward = [&](auto& sol) {
         finish_forward(sol.ys.back(), true);
         auto dv = activation<B>(last.v.shape());
-        parts.div_loss = diversity_loss<B>(last.v, at, batch.concept_of_row, &dv, double(div_weight_));
+        parts.div_loss = diversity_loss<B>(last.v, at, batch.concept_of_row, &dv, double(div_weight_), *comm_);
         if (div_weight_ != 0.0f) field.add_cotangent(batch.steps - 1, dv);
-        const std::vector<Tensor> cot{zero_activation<B>(h.shape()), upper.backward(at)};
+        Tensor dh = upper.backward(at);
+        if (comm_->size() > 1) weigh_by_global_tokens(dh, parts);
+        const std::vector<Tensor> cot{zero_activation<B>(h.shape()), std::move(dh)};
         sol.backward(cot);
         field.finish();
         parts.flow_gradient_bytes = sol.stats.gradient_bytes_peak + field.tape_bytes_peak();
@@ -118,6 +120,12 @@ class FlasLoss {
     return parts;
   }
 
+  // Data-parallel training: this loss then sees one rank's shard of a global batch, and its gradient
+  // is this rank's share of the global batch's gradient (summed over ranks by the trainer): the LM
+  // loss is the mean over the global batch's tokens, the diversity loss pairs rows across ranks.
+  // Forward-only calls (validation) stay local.
+  void set_communicator(const distributed::Communicator& comm) { comm_ = &comm; }
+
   int layer() const { return layer_; }
   float div_weight() const { return div_weight_; }
   GradientStrategy strategy() const { return strategy_; }
@@ -131,6 +139,14 @@ class FlasLoss {
       if (k == step) v = clone(vk);
     }
   };
+
+  // HF's mean CE over this shard's tokens → its share of the mean over the global batch's tokens.
+  void weigh_by_global_tokens(Tensor& dh, LossParts& parts) const {
+    const std::int64_t global = comm_->sum(parts.tokens);
+    B::scale(dh, global > 0 ? float(double(parts.tokens) / double(global)) : 0.0f);
+    parts.lm_loss = comm_->sum(parts.lm_loss * double(parts.tokens)) / double(std::max<std::int64_t>(global, 1));
+    parts.tokens = global;
+  }
 
   void check(const field::FlasFlow<B>& flow, const TrainBatch& b) const {
     FLAS_CHECK(b.input_ids.dtype() == DType::I64 && b.input_ids.rank() == 2 && b.input_ids.numel() > 0,
@@ -183,6 +199,7 @@ class FlasLoss {
   int layer_;
   float div_weight_;
   GradientStrategy strategy_;
+  const distributed::Communicator* comm_ = &distributed::single_process();
 };
 
 }  // namespace flas::train

@@ -3,6 +3,9 @@
 // concepts, validation rows), build a fresh flow from a recipe (blocks, parts on/off, conditioning,
 // initialisation), train it with the Trainer (checkpoints, resume, early stopping) and save it with its
 // JSON. `flas train` and the ablation runner (include/flas/ablate) are both thin callers of this.
+// With a communicator (recipe.comm, e.g. MPI under `mpirun -np K`) it trains data parallel: each rank
+// runs this same call, takes its shard of every global batch and of the validation rows, and rank 0
+// writes the outputs; the result equals one process with the same global batch (docs/distributed.md).
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -35,6 +38,7 @@ struct TrainRecipe {
   std::string solver = "euler";
   int inference_steps = 0;
   bool progress = true;
+  const distributed::Communicator* comm = nullptr;  // data parallel over its ranks; nullptr: one process
 };
 
 struct ValidationPoint {
@@ -52,11 +56,14 @@ struct TrainReport {
   std::filesystem::path flow_file;
 };
 
-// Token-weighted mean LM loss of `rows` at flow time T, in batches.
+// Token-weighted mean LM loss of `all_rows` at flow time T, in batches; with K ranks each takes every
+// K-th row and the sums are reduced, so every rank returns the same mean.
 template <Backend B>
 double mean_lm_loss(const FlasLoss<B>& loss, const field::FlasFlow<B>& flow, const std::vector<TokenisedSample>& tokenised,
-                    const std::vector<std::size_t>& rows, const io::Tokenizer& tok, const std::vector<std::string>& concepts,
-                    const CollateOptions& co, std::size_t batch, float T, int steps) {
+                    const std::vector<std::size_t>& all_rows, const io::Tokenizer& tok, const std::vector<std::string>& concepts,
+                    const CollateOptions& co, std::size_t batch, float T, int steps,
+                    const distributed::Communicator& comm = distributed::single_process()) {
+  const auto rows = distributed::strided_share(all_rows, comm);
   double sum = 0;
   std::int64_t n = 0;
   for (std::size_t i = 0; i < rows.size(); i += batch) {
@@ -69,6 +76,8 @@ double mean_lm_loss(const FlasLoss<B>& loss, const field::FlasFlow<B>& flow, con
     sum += p.lm_loss * double(p.tokens);
     n += p.tokens;
   }
+  sum = comm.sum(sum);
+  n = comm.sum(n);
   return n ? sum / double(n) : 0.0;
 }
 
@@ -87,6 +96,8 @@ inline void check_recipe(const TrainRecipe& r) {
 template <Backend B>
 TrainReport train_flow(const TrainRecipe& r, const std::function<void(const ValidationPoint&)>& on_validation = {}) {
   check_recipe(r);
+  const distributed::Communicator& comm = r.comm ? *r.comm : distributed::single_process();
+  const bool root = comm.is_root();
   const auto t0 = std::chrono::steady_clock::now();
   auto base = gemma2::Model<B>::load(r.model_dir);
   FLAS_CHECK(r.layer < base.config().num_hidden_layers, r.model_dir.string(), ": steering layer ", r.layer,
@@ -102,14 +113,15 @@ TrainReport train_flow(const TrainRecipe& r, const std::function<void(const Vali
     return rows;
   };
   const auto train_rows = keep(split.train), val_rows = keep(split.validation), held_rows = keep(split.held_out);
-  if (r.progress)
-    std::fprintf(stderr, "[flas train] %s backend; %zu concepts (%zu held out); %zu train / %zu validation / %zu held-out rows\n",
-                 B::name, data.concepts.size(), split.held_out_concepts.size(), train_rows.size(), val_rows.size(),
-                 held_rows.size());
+  if (r.progress && root)
+    std::fprintf(stderr, "[flas train] %s backend, %d %s rank%s; %zu concepts (%zu held out); %zu train / %zu validation / %zu held-out rows\n",
+                 B::name, comm.size(), comm.engine().c_str(), comm.size() == 1 ? "" : "s", data.concepts.size(),
+                 split.held_out_concepts.size(), train_rows.size(), val_rows.size(), held_rows.size());
 
   field::FlowInit init{r.blocks, r.switches, r.from_base_layer, 0.1f, r.seed};
   field::FlasFlow<B> flow(base.config(), base.inv_freq(), field::init_flow(base.config(), base.weights(), r.layer, init));
   FlasLoss<B> loss(base, r.layer, float(r.div_weight), r.checkpointed ? GradientStrategy::checkpointed : GradientStrategy::direct);
+  loss.set_communicator(comm);
   TrainerOptions o;
   o.steps = r.steps;
   o.batch_size = std::size_t(r.batch_size);
@@ -124,6 +136,7 @@ TrainReport train_flow(const TrainRecipe& r, const std::function<void(const Vali
   o.resume = r.resume;
   o.seed = r.seed;
   o.progress = r.progress;
+  o.comm = &comm;
   auto make = [&](std::span<const std::size_t> rows) {
     std::vector<const TokenisedSample*> ptrs;
     for (auto i : rows) ptrs.push_back(&tokenised[i]);
@@ -131,7 +144,7 @@ TrainReport train_flow(const TrainRecipe& r, const std::function<void(const Vali
   };
   const auto batch = std::size_t(r.batch_size);
   auto lm = [&](const field::FlasFlow<B>& f, const std::vector<std::size_t>& rows, float T) {
-    return mean_lm_loss(loss, f, tokenised, rows, tok, data.concepts, co, batch, T, r.euler_steps);
+    return mean_lm_loss(loss, f, tokenised, rows, tok, data.concepts, co, batch, T, r.euler_steps, comm);
   };
   using TrainerType = Trainer<field::FlasFlow<B>, TrainBatch, FlasLoss<B>>;
   TrainerType* trainer_ptr = nullptr;
@@ -150,7 +163,7 @@ TrainReport train_flow(const TrainRecipe& r, const std::function<void(const Vali
   trainer.set_meta(meta);
   const auto sum = trainer.run(validate);
   report.flow_file = r.out_dir / "flow.safetensors";
-  field::save_flow(report.flow_file, flow.weights(), meta);
+  if (root) field::save_flow(report.flow_file, flow.weights(), meta);
   report.steps = sum.steps;
   report.stopped_early = sum.stopped_early;
   report.held_out_on = lm(flow, held_rows, 1.0f);

@@ -4,11 +4,17 @@
 // scheduled rate; validation every val_every steps with early stopping on its loss; a resumable state
 // after every validation (and at the end). Generic over the loss: LossFn(flow, batch, grads*) returns
 // LossParts and accumulates dLoss/dθ into grads (FlowWeights of F32 tensors) when given.
+// Data parallel (options.comm with K ranks): every rank draws the same data order and flow times from
+// the shared seed, takes its shard of each global batch, and the gradients are summed over ranks
+// before the (identical) optimiser step; rank 0 alone prints and writes, every rank resumes from what
+// it wrote (out_dir on a filesystem all ranks see). The loss must return its share of the global
+// batch's gradient (FlasLoss::set_communicator).
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <span>
 
+#include "flas/distributed/data_parallel.hpp"
 #include "flas/field/flow_checkpoint.hpp"
 #include "flas/field/flow_weights.hpp"
 #include "flas/io/safetensors.hpp"
@@ -35,6 +41,7 @@ struct TrainerOptions {
   std::uint64_t seed = 0;
   bool progress = true;
   std::int64_t stop_after = -1;  // tests: stop (as if killed) after this many steps of this run
+  const distributed::Communicator* comm = nullptr;  // data parallel over its ranks; nullptr: one process
 };
 
 struct Validation {
@@ -57,16 +64,20 @@ class Trainer {
 
   Trainer(Flow& flow, LossFn loss, BatchMaker make_batch, std::vector<std::size_t> train_rows, TrainerOptions o)
       : flow_(flow), loss_(std::move(loss)), make_batch_(std::move(make_batch)), rows_(std::move(train_rows)),
-        o_(std::move(o)), adam_(o_.adam) {
+        o_(std::move(o)), comm_(o_.comm ? *o_.comm : distributed::single_process()), adam_(o_.adam) {
     FLAS_CHECK(rows_.size() >= o_.batch_size && o_.batch_size > 0, "trainer: ", rows_.size(),
                " training samples cannot fill a batch of ", o_.batch_size);
     FLAS_CHECK(o_.grad_accum >= 1 && o_.t_min <= o_.t_max && o_.t_min >= 0, "trainer: bad options (grad_accum ",
                o_.grad_accum, ", T range [", o_.t_min, ", ", o_.t_max, "])");
-    if (!o_.out_dir.empty()) std::filesystem::create_directories(o_.out_dir);
+    FLAS_CHECK(o_.batch_size % std::size_t(comm_.size()) == 0, "trainer: a global batch of ", o_.batch_size,
+               " rows cannot be split evenly over ", comm_.size(), " ranks");
+    if (!o_.out_dir.empty() && comm_.is_root()) std::filesystem::create_directories(o_.out_dir);
     p_.rng.seed(o_.seed);
     new_epoch();
     p_.epoch = 0;
     if (o_.resume && !o_.out_dir.empty()) load_state();
+    // Same seed, same initialiser: the ranks agree already; sending rank 0's flow makes it a fact.
+    distributed::broadcast_flow_parameters(flow_.weights(), comm_);
   }
 
   const TrainProgress& progress() const { return p_; }
@@ -81,38 +92,41 @@ class Trainer {
       field::for_each_flow_parameter(grads, [](const std::string&, Tensor& g) { std::fill_n(g.data<float>(), g.numel(), 0.0f); });
       double loss = 0;
       for (int a = 0; a < o_.grad_accum; ++a) {
-        Batch b = make_batch_(next_rows());
+        const auto rows = next_rows();
+        Batch b = make_batch_(distributed::shard_of(std::span<const std::size_t>(rows), comm_));
         b.flowtime = std::uniform_real_distribution<float>(o_.t_min, o_.t_max)(p_.rng);
         b.steps = o_.euler_steps;
         const auto parts = loss_(flow_, b, &grads);
         loss += parts.loss / o_.grad_accum;
         tokens += parts.tokens;
       }
+      distributed::allreduce_flow_gradients(grads, comm_);
       const double lr = o_.lr.at(p_.step);
       const double norm = apply_flow_gradients(flow_.weights(), grads, adam_, lr, o_.clip_norm, o_.grad_accum);
       ++p_.step;
       ++run_steps;
       sum.last_loss = loss;
-      if (o_.progress) print_progress(loss, norm, lr, tokens, t_start, first);
+      if (o_.progress && comm_.is_root()) print_progress(loss, norm, lr, tokens, t_start, first);
       const bool last = p_.step == o_.steps;
       if ((o_.val_every > 0 && p_.step % o_.val_every == 0) || last) {
         sum.last_validation = validate(flow_);
-        if (o_.progress) std::fprintf(stderr, "\n[flas train] step %lld: %s\n", (long long)p_.step, sum.last_validation.text.c_str());
+        if (o_.progress && comm_.is_root())
+          std::fprintf(stderr, "\n[flas train] step %lld: %s\n", (long long)p_.step, sum.last_validation.text.c_str());
         if (sum.last_validation.loss < p_.best_val) {
           p_.best_val = sum.last_validation.loss;
           p_.evals_without_improvement = 0;
-          if (!o_.out_dir.empty()) field::save_flow(o_.out_dir / "best_flow.safetensors", flow_.weights(), meta_);
+          if (writes()) field::save_flow(o_.out_dir / "best_flow.safetensors", flow_.weights(), meta_);
         } else {
           ++p_.evals_without_improvement;
         }
-        if (!o_.out_dir.empty()) save_state();
+        if (writes()) save_state();
         if (o_.patience > 0 && p_.evals_without_improvement >= o_.patience) {
           sum.stopped_early = true;
           break;
         }
       }
       if (o_.stop_after >= 0 && run_steps >= o_.stop_after) {
-        if (!o_.out_dir.empty()) save_state();
+        if (writes()) save_state();
         break;
       }
     }
@@ -123,6 +137,9 @@ class Trainer {
   void set_meta(field::FlowMeta m) { meta_ = std::move(m); }
 
  private:
+  // Rank 0 writes checkpoints; the others would race it for the same files.
+  bool writes() const { return !o_.out_dir.empty() && comm_.is_root(); }
+
   void new_epoch() {
     p_.order = rows_;
     std::shuffle(p_.order.begin(), p_.order.end(), p_.rng);
@@ -178,7 +195,7 @@ class Trainer {
       adam_.first_moments()[n] = clone(m.get(n, DType::F32, t.shape()));
       adam_.second_moments()[n] = clone(v.get(n, DType::F32, t.shape()));
     });
-    if (o_.progress) std::fprintf(stderr, "[flas train] resumed from %s at step %lld\n", dir.string().c_str(), (long long)p_.step);
+    if (o_.progress && comm_.is_root()) std::fprintf(stderr, "[flas train] resumed from %s at step %lld\n", dir.string().c_str(), (long long)p_.step);
   }
 
   // The saved data order must be an order of this run's training rows, and the cursor inside it:
@@ -215,6 +232,7 @@ class Trainer {
   BatchMaker make_batch_;
   std::vector<std::size_t> rows_;
   TrainerOptions o_;
+  const distributed::Communicator& comm_;
   AdamW adam_;
   TrainProgress p_;
   field::FlowMeta meta_;
