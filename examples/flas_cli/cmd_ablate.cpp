@@ -1,10 +1,11 @@
 // flas ablate: an ablation study (include/flas/ablate): train and evaluate every variant and seed of a
-// config, resumably, then tables and plots. `--shard I/N` runs every N-th run, for job arrays or the
-// ranks of mpirun sharing one results folder; `report` then gathers them.
+// config, resumably, then tables and plots. Under `mpirun -np K` rank r takes every K-th run (whole runs:
+// each trains alone) and rank 0 writes the report once all are done; `--shard I/N` does the same for job
+// arrays sharing one results folder, whose last finisher (or `report`) gathers them.
 #include <cstdio>
-#include <cstdlib>
 
 #include "commands.hpp"
+#include "launch_communicator.hpp"
 #include "flas/ablate/ablation_report.hpp"
 #include "flas/ablate/ablation_run.hpp"
 
@@ -18,15 +19,15 @@ struct AblateArgs {
   bool quiet = false, no_plots = false;
 };
 
-// "I/N", or this process's rank and size under mpirun / a job array when not given.
-ablate::RunOptions run_options(const AblateArgs& a) {
+// "I/N", or this process's rank and size under mpirun when not given.
+ablate::RunOptions run_options(const AblateArgs& a, const distributed::Communicator& comm) {
   ablate::RunOptions o;
   o.progress = !a.quiet;
-  std::string s = a.shard;
-  if (s.empty())
-    if (const char* rank = std::getenv("OMPI_COMM_WORLD_RANK"))
-      if (const char* size = std::getenv("OMPI_COMM_WORLD_SIZE")) s = std::string(rank) + "/" + size;
+  o.shard = std::size_t(comm.rank());
+  o.shards = std::size_t(comm.size());
+  const std::string& s = a.shard;
   if (s.empty()) return o;
+  FLAS_CHECK(comm.size() == 1, "--shard: not with mpirun (the ranks shard the runs already)");
   const auto slash = s.find('/');
   try {
     FLAS_CHECK(slash != std::string::npos, "");
@@ -73,13 +74,19 @@ void add_ablate(CLI::App& app) {
   run->add_flag("--quiet", a->quiet, "No progress output");
   for (auto* sub : {run, rep}) sub->add_flag("--no-plots", a->no_plots, "Skip the gnuplot figures");
   run->callback([a] {
-    const auto c = ablate::load_ablation_config(a->config);
-    const auto o = run_options(*a);
-    const auto st = ablate::run_study<TrainBackend, HostBackend>(c, o);
-    std::printf("[flas ablate] %zu runs in the study; this process: %zu ran, %zu were done already%s, in %.1f s\n", st.runs,
-                st.ran, st.already_done,
-                st.other_shards ? (", " + std::to_string(st.other_shards) + " belong to other shards").c_str() : "", st.seconds);
-    if (o.shards == 1 || ablate::collect_results(c).size() == st.runs) report(c, *a);
+    with_launch_communicator([&](const distributed::Communicator& comm) {
+      const auto c = ablate::load_ablation_config(a->config);
+      const auto o = run_options(*a, comm);
+      const auto st = ablate::run_study<TrainBackend, HostBackend>(c, o);
+      std::printf("[flas ablate] %zu runs in the study; %s: %zu ran, %zu were done already%s, in %.1f s\n", st.runs,
+                  comm.size() > 1 ? ("rank " + std::to_string(comm.rank())).c_str() : "this process", st.ran,
+                  st.already_done,
+                  st.other_shards ? (", " + std::to_string(st.other_shards) + " belong to other shards").c_str() : "",
+                  st.seconds);
+      comm.barrier();  // under mpirun: every rank's runs are done before rank 0 gathers them
+      if (!comm.is_root()) return;
+      if (o.shards == 1 || comm.size() > 1 || ablate::collect_results(c).size() == st.runs) report(c, *a);
+    });
   });
   rep->callback([a] { report(ablate::load_ablation_config(a->config), *a); });
   ls->callback([a] { list(ablate::load_ablation_config(a->config)); });

@@ -3,7 +3,9 @@
 // generation resumes, judging never pays twice for an answer.
 #include <cstdio>
 
+#include "backend_choice.hpp"
 #include "commands.hpp"
+#include "launch_communicator.hpp"
 #include "flas/eval/generate_run.hpp"
 #include "flas/eval/judge_run.hpp"
 #include "flas/eval/offline_scoring.hpp"
@@ -17,23 +19,35 @@ struct EvalArgs {
   std::size_t workers = 8;
   double timeout = 60;
   bool quiet = false, no_plots = false;
+  std::string backend;  // generate and score: --backend
 };
 
-void run_generate(const EvalArgs& a) {
+// Under mpirun each rank generates its share of the grid; the result is the one file one process writes.
+// Returns false on the ranks other than 0, which leave scoring and reporting to rank 0.
+bool run_generate(const EvalArgs& a) {
   const auto cfg = eval::load_eval_config(a.config);
-  const auto st = eval::generate_run<HostBackend>(cfg, !a.quiet);
+  bool root = true;
+  eval::GenerateRunStats st;
+  with_launch_communicator([&](const distributed::Communicator& comm) {
+    with_backend(a.backend, [&]<class B>(std::type_identity<B>) { st = eval::generate_run<B>(cfg, !a.quiet, comm); });
+    root = comm.is_root();
+  });
+  if (!root) return false;
   std::printf("[flas eval] %zu generations (%zu new, %zu already there) in %.1f s -> %s\n", st.cells, st.generated,
               st.already_done, st.seconds, cfg.generations_file().c_str());
+  return true;
 }
 
 void run_score(const EvalArgs& a) {
   const auto cfg = eval::load_eval_config(a.config);
-  const auto model = gemma2::Model<HostBackend>::load(cfg.model);
   const auto tok = io::Tokenizer::load(cfg.model);
   const auto classifiers = eval::classifiers_for_run(cfg);
   for (const auto& [c, auc] : classifiers.held_out_auroc())
     std::printf("[flas eval] concept classifier held-out AUROC %.3f  %.70s\n", auc, c.c_str());
-  const auto scores = eval::score_offline(cfg, model, tok, classifiers, !a.quiet);
+  const auto scores = with_backend(a.backend, [&]<class B>(std::type_identity<B>) {
+    const auto model = gemma2::Model<B>::load(cfg.model);
+    return eval::score_offline(cfg, model, tok, classifiers, !a.quiet);
+  });
   eval::save_scores(eval::scores_file(cfg), scores);
   std::printf("[flas eval] %zu score rows -> %s\n", scores.size(), eval::scores_file(cfg).c_str());
 }
@@ -100,13 +114,14 @@ void add_eval(CLI::App& app) {
   judge->add_option("--workers", a->workers, "Concurrent requests")->capture_default_str();
   judge->add_option("--timeout", a->timeout, "Request timeout in seconds")->capture_default_str();
   judge->add_option("--templates", a->templates, "Folder of the rating templates")->capture_default_str();
+  for (auto* sub : {gen, score, all}) add_backend_option(sub, a->backend);
   for (auto* sub : {report, all}) sub->add_flag("--no-plots", a->no_plots, "Skip the gnuplot figures");
   gen->callback([a] { run_generate(*a); });
   score->callback([a] { run_score(*a); });
   judge->callback([a] { run_judge(*a); });
   report->callback([a] { run_report(*a); });
   all->callback([a] {
-    run_generate(*a);
+    if (!run_generate(*a)) return;
     run_score(*a);
     run_report(*a);
   });

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <string>
 
+#include "backend_choice.hpp"
 #include "commands.hpp"
 #include "flas/generate/generate.hpp"
 #include "flas/io/chat_template.hpp"
@@ -18,10 +19,12 @@ struct GenerateArgs {
   int top_k = 0;
   std::uint64_t seed = 0;
   bool raw = false;
+  std::string backend;
 };
 
+template <class B>
 void run_generate(const GenerateArgs& a) {
-  auto model = gemma2::Model<HostBackend>::load(a.model_dir);
+  auto model = gemma2::Model<B>::load(a.model_dir);
   auto tok = io::Tokenizer::load(a.model_dir);
   const auto ids = a.raw ? [&] {
     auto v = tok.encode(a.prompt);
@@ -40,7 +43,7 @@ void run_generate(const GenerateArgs& a) {
   auto r = generate(model, {ids}, opt, gemma2::NoTap{});
   std::fputs("\n", stdout);
   std::fprintf(stderr, "[flas] %s: prompt %lld tokens in %.1f ms (%.0f tok/s); %lld new tokens, %.1f tok/s decode\n",
-               HostBackend::name, static_cast<long long>(r.prompt_tokens), r.prefill_seconds * 1e3,
+               B::name, static_cast<long long>(r.prompt_tokens), r.prefill_seconds * 1e3,
                double(r.prompt_tokens) / std::max(r.prefill_seconds, 1e-9), static_cast<long long>(r.tokens[0].size()),
                double(r.decode_steps) / std::max(r.decode_seconds, 1e-9));
 }
@@ -58,7 +61,8 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--top-p", args->top_p, "Nucleus sampling mass")->capture_default_str();
   cmd->add_option("--seed", args->seed, "Random seed for sampling")->capture_default_str();
   cmd->add_flag("--raw", args->raw, "Use the prompt as-is (bos + text), without the chat template");
-  cmd->callback([args] { run_generate(*args); });
+  add_backend_option(cmd, args->backend);
+  cmd->callback([args] { with_backend(args->backend, [&]<class B>(std::type_identity<B>) { run_generate<B>(*args); }); });
 }
 
 }  // namespace flas::cli

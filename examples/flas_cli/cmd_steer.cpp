@@ -3,6 +3,7 @@
 
 #include "flas/eval/concept_classifier.hpp"
 #include "flas/interop/control_vector_steering.hpp"
+#include "backend_choice.hpp"
 #include "steering_session.hpp"
 
 namespace flas::cli {
@@ -15,18 +16,20 @@ struct SteerArgs {
   std::vector<std::string> score_with;  // AxBench labelled rows: print each reply's concept probability
   std::vector<std::string> control_vectors;  // llama.cpp control vectors, FILE or FILE:SCALE
   std::vector<int> control_vector_layers;    // inclusive range [first, last]
+  std::string backend;
 };
 
 // Steering with llama.cpp control vectors (no flow, no concept): summed and applied as llama.cpp does.
+template <class B>
 void run_control_vectors(const SteerArgs& a) {
   std::vector<interop::ScaledControlVector> files;
   for (const auto& arg : a.control_vectors) files.push_back(interop::parse_scaled_control_vector(arg));
   const auto cv = interop::sum_control_vectors(files);
-  SteeringSession session(a.model_dir, "", -1);
+  BasicSteeringSession<B> session(a.model_dir, "", -1);
   const auto& cfg = session.model().config();
   interop::LayerRange range;
   if (!a.control_vector_layers.empty()) range = {a.control_vector_layers[0], a.control_vector_layers[1]};
-  interop::ControlVectorSteering<HostBackend> tap(cv, cfg.hidden_size, int(cfg.num_hidden_layers), range);
+  interop::ControlVectorSteering<B> tap(cv, cfg.hidden_size, int(cfg.num_hidden_layers), range);
   if (a.compare) {
     std::printf("== unsteered ==\n");
     session.reply_with(a.prompt, a.s, stdout, gemma2::NoTap{});
@@ -45,14 +48,15 @@ std::optional<eval::ConceptClassifier> concept_classifier(const SteerArgs& a) {
   fail("--score-with: no labelled rows for the concept \"", a.s.concept_text, "\" in the given files");
 }
 
+template <class B>
 void run_steer(SteerArgs a) {
   if (!a.control_vectors.empty()) {
     FLAS_CHECK(a.flow.empty(), "steer: give --flow or --control-vector, not both");
-    return run_control_vectors(a);
+    return run_control_vectors<B>(a);
   }
   FLAS_CHECK(!a.flow.empty() && !a.s.concept_text.empty(), "steer: --flow and --concept are required (or --control-vector)");
   a.s.solver = gemma2::flow_solver_from_name(a.solver);
-  SteeringSession session(a.model_dir, a.flow, a.s.layer);
+  BasicSteeringSession<B> session(a.model_dir, a.flow, a.s.layer);
   if (a.s.steps <= 0) a.s.steps = session.meta().steps;
   if (a.s.flowtime < 0) a.s.flowtime = session.meta().flowtime;
   const auto classifier = concept_classifier(a);
@@ -96,7 +100,8 @@ void add_steer(CLI::App& app) {
   cmd->add_flag("--raw", a->s.raw, "Use the prompt as-is (bos + text), without the chat template");
   cmd->add_flag("--compare", a->compare, "Print the unsteered reply first, then the steered one");
   cmd->add_option("--score-with", a->score_with, "AxBench labelled rows (JSONL): print each reply's offline concept score");
-  cmd->callback([a] { run_steer(*a); });
+  add_backend_option(cmd, a->backend);
+  cmd->callback([a] { with_backend(a->backend, [&]<class B>(std::type_identity<B>) { run_steer<B>(*a); }); });
 }
 
 }  // namespace flas::cli

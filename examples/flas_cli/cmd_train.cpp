@@ -3,11 +3,10 @@
 #include <cstdio>
 #include <memory>
 
+#include "backend_choice.hpp"
 #include "commands.hpp"
 #include "flas/train/train_run.hpp"
-#ifdef FLAS_HAVE_MPI
-#include "flas/distributed/mpi_communicator.hpp"
-#endif
+#include "launch_communicator.hpp"
 
 namespace flas::cli {
 
@@ -19,11 +18,15 @@ struct TrainArgs {
   train::TrainRecipe recipe;
   std::string model_dir, out_dir = "flow-out";
   std::vector<std::string> data;
+  std::string backend;
   bool xavier = false;
 };
 
 void train_and_report(TrainArgs& a) {
-  const auto r = train::train_flow<TrainBackend>(a.recipe);
+  const auto r = with_backend(a.backend, [&]<class B>(std::type_identity<B>) {
+    using Trained = std::conditional_t<std::is_same_v<B, HostBackend>, TrainBackend, B>;
+    return train::train_flow<Trained>(a.recipe);
+  });
   if (a.recipe.comm && !a.recipe.comm->is_root()) return;
   std::printf("[flas train] done: %lld steps%s; held-in validation LM loss %.4f at T = 1, %.4f at T = 0; held-out "
               "concepts: LM loss %.4f at T = 1, %.4f at T = 0; flow: %s\n",
@@ -36,23 +39,10 @@ void run_train(TrainArgs a) {
   a.recipe.out_dir = a.out_dir;
   a.recipe.data.assign(a.data.begin(), a.data.end());
   a.recipe.from_base_layer = !a.xavier;
-#ifdef FLAS_HAVE_MPI
-  if (distributed::launched_by_mpi()) {
-    distributed::MpiSession session;
-    const distributed::MpiCommunicator comm;
-    a.recipe.comm = &comm;
-    try {
-      train_and_report(a);
-    } catch (const std::exception& e) {
-      // The other ranks wait in a collective for this one: stop them all, naming who failed and why.
-      std::fprintf(stderr, "flas: error on rank %d of %d: %s\n", comm.rank(), comm.size(), e.what());
-      std::fflush(stderr);
-      MPI_Abort(MPI_COMM_WORLD, 1);
-    }
-    return;
-  }
-#endif
-  train_and_report(a);
+  with_launch_communicator([&](const distributed::Communicator& comm) {
+    a.recipe.comm = comm.size() > 1 ? &comm : nullptr;
+    train_and_report(a);
+  });
 }
 }  // namespace
 
@@ -82,6 +72,7 @@ void add_train(CLI::App& app) {
   cmd->add_flag("--resume", a->recipe.resume, "Continue from the latest state in --out");
   cmd->add_flag("--checkpointed", a->recipe.checkpointed, "Recompute each Euler step in backward (less memory)");
   cmd->add_flag("--xavier", a->xavier, "Xavier-initialise the flow instead of copying layer L");
+  add_backend_option(cmd, a->backend);
   cmd->add_option("--seed", a->recipe.seed, "Seed: splits, data order, flow times, initialisation")->capture_default_str();
   cmd->callback([a] { run_train(*a); });
 }

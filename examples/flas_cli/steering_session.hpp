@@ -29,11 +29,13 @@ struct SteerSettings {
   bool raw = false;  // bos + prompt, without the chat template
 };
 
-class SteeringSession {
+// B: the backend (flas steer's --backend); chat uses HostBackend.
+template <class B>
+class BasicSteeringSession {
  public:
   // flow_file may be empty: the session then steers only with the taps given to reply_with().
-  SteeringSession(const std::string& model_dir, const std::string& flow_file, int layer_override)
-      : model_(gemma2::Model<HostBackend>::load(model_dir)), tok_(io::Tokenizer::load(model_dir)) {
+  BasicSteeringSession(const std::string& model_dir, const std::string& flow_file, int layer_override)
+      : model_(gemma2::Model<B>::load(model_dir)), tok_(io::Tokenizer::load(model_dir)) {
     if (flow_file.empty()) return;
     const auto meta_file = field::flow_meta_path(flow_file);
     if (std::filesystem::exists(meta_file)) meta_ = field::read_flow_meta(meta_file);
@@ -48,7 +50,7 @@ class SteeringSession {
   const field::FlowMeta& meta() const { return meta_; }
   const io::Tokenizer& tokenizer() const { return tok_; }
 
-  const gemma2::Model<HostBackend>& model() const { return model_; }
+  const gemma2::Model<B>& model() const { return model_; }
 
   // Streams the reply to `out` (nullptr: silent) and returns it; T = 0 is unsteered.
   std::string reply(const std::string& prompt, const SteerSettings& s, std::FILE* out) {
@@ -57,7 +59,7 @@ class SteeringSession {
     const auto& cfg = model_.config();
     auto [cids, cmask] = condition::tokenize_concepts(tok_, {s.concept_text}, cfg.bos_token_id, cfg.pad_token_id);
     const auto concepts = condition::encode_concepts(model_, cids, cmask, meta_.concept_layers);
-    gemma2::FlowSteering<HostBackend, field::FlasFlow<HostBackend>> tap(
+    gemma2::FlowSteering<B, field::FlasFlow<B>> tap(
         *flow_, flow_->condition(concepts), {s.layer >= 0 ? s.layer : meta_.layer, s.steps, {s.flowtime}, {}, 1.0f, s.solver});
     return reply_with(prompt, s, out, tap);
   }
@@ -87,17 +89,19 @@ class SteeringSession {
       }
     };
     const GenerateResult r = generate(model_, {ids}, opt, tap);
-    std::fprintf(stderr, "\n[flas] %s: %lld prompt tokens in %.1f ms; %zu new tokens at %.1f tok/s\n", HostBackend::name,
+    std::fprintf(stderr, "\n[flas] %s: %lld prompt tokens in %.1f ms; %zu new tokens at %.1f tok/s\n", B::name,
                  static_cast<long long>(r.prompt_tokens), r.prefill_seconds * 1e3, r.tokens[0].size(),
                  double(r.decode_steps) / std::max(r.decode_seconds, 1e-9));
     return text;
   }
 
  private:
-  gemma2::Model<HostBackend> model_;
+  gemma2::Model<B> model_;
   io::Tokenizer tok_;
   field::FlowMeta meta_;
-  std::optional<field::FlasFlow<HostBackend>> flow_;
+  std::optional<field::FlasFlow<B>> flow_;
 };
+
+using SteeringSession = BasicSteeringSession<HostBackend>;
 
 }  // namespace flas::cli

@@ -14,6 +14,9 @@
 
 #include "flas/backends/cpu.hpp"
 #include "flas/backends/scalar.hpp"
+#if defined(FLAS_TEST_KOKKOS)
+#include "flas/backends/kokkos.hpp"
+#endif
 #include "flas/core/tensor.hpp"
 #include "support/compare.hpp"
 
@@ -28,6 +31,14 @@ using Ref = ScalarBackend<double>;
 //  - kBf16Activations: linear's opt-in fast mode rounds activations to bf16 (2^-9 relative each).
 //  - kMaskedRowNeg1e4: attention rows with no visible key under the −1e4 additive rule: every score is
 //    s − 1e4 rounded to f32 (ulp 1e-3), as in torch and ScalarBackend<float>, so f32 and f64 differ there.
+// The backends each conformance case is instantiated for (tests/kokkos builds the same sources with
+// FLAS_TEST_KOKKOS, for the Kokkos backend).
+#if defined(FLAS_TEST_KOKKOS)
+#define FLAS_CONFORMANCE_BACKENDS KokkosBackend<>
+#else
+#define FLAS_CONFORMANCE_BACKENDS CpuBackend, ScalarBackend<float>
+#endif
+
 inline constexpr double kElementwise = 2e-6;
 inline constexpr double kReduction = 1e-5;
 inline constexpr double kBf16Activations = 1e-2;

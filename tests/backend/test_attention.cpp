@@ -34,19 +34,17 @@ void check_attention(const AttnShape& s, const nn::AttentionParams& p) {
   compare_attention_rows(s, p, ref, out);
 }
 
-TEST_CASE_TEMPLATE("attention matches the f64 reference for every mask option", B, CpuBackend,
-                   ScalarBackend<float>) {
+TEST_CASE_TEMPLATE("attention matches the f64 reference for every mask option", B, FLAS_CONFORMANCE_BACKENDS) {
   sweep_attention_options(kShapes,
                           [](const AttnShape& s, const nn::AttentionParams& p) { check_attention<B>(s, p); });
 }
 
-TEST_CASE_TEMPLATE("cross-attention: more queries than keys, not causal", B, CpuBackend, ScalarBackend<float>) {
+TEST_CASE_TEMPLATE("cross-attention: more queries than keys, not causal", B, FLAS_CONFORMANCE_BACKENDS) {
   sweep_cross_attention_options(
       [](const AttnShape& s, const nn::AttentionParams& p) { check_attention<B>(s, p); });
 }
 
-TEST_CASE_TEMPLATE("attention: an all-padding row stays finite under hf_min (uniform weights)", B, CpuBackend,
-                   ScalarBackend<float>) {
+TEST_CASE_TEMPLATE("attention: an all-padding row stays finite under hf_min (uniform weights)", B, FLAS_CONFORMANCE_BACKENDS) {
   const AttnShape s{2, 9, 9, 9, 2, 1, 16};
   std::vector<std::uint8_t> valid(std::size_t(s.B * s.cap), 1);
   for (std::int64_t j = 0; j < s.cap; ++j) valid[std::size_t(j)] = 0;  // batch row 0: every key padding
@@ -57,7 +55,7 @@ TEST_CASE_TEMPLATE("attention: an all-padding row stays finite under hf_min (uni
   check_attention<B>(s, p);
 }
 
-TEST_CASE_TEMPLATE("attention may write over q", B, CpuBackend, ScalarBackend<float>) {
+TEST_CASE_TEMPLATE("attention may write over q", B, FLAS_CONFORMANCE_BACKENDS) {
   Tensor q = random_tensor({1, 6, 2, 32});
   const Tensor k = random_tensor({1, 6, 2, 32}), v = random_tensor({1, 6, 2, 32});
   nn::AttentionParams p;
@@ -68,12 +66,12 @@ TEST_CASE_TEMPLATE("attention may write over q", B, CpuBackend, ScalarBackend<fl
   FLAS_CHECK_CLOSE(q, ref, kReduction);
 }
 
-TEST_CASE("attention rejects shapes that do not fit") {
+TEST_CASE_TEMPLATE("attention rejects shapes that do not fit", B, FLAS_CONFORMANCE_BACKENDS) {
   const Tensor q = random_tensor({1, 4, 3, 8}), k = random_tensor({1, 4, 2, 8});  // 3 heads over 2 kv heads
   Tensor out = poisoned(q.shape());
-  CHECK_THROWS_AS(CpuBackend::attention(q, k, k, out, {}), Error);
+  CHECK_THROWS_AS(B::attention(q, k, k, out, {}), Error);
   const Tensor k_short = random_tensor({1, 3, 3, 8});  // fewer keys than queries
-  CHECK_THROWS_AS(CpuBackend::attention(q, k_short, k_short, out, {}), Error);
+  CHECK_THROWS_AS(B::attention(q, k_short, k_short, out, {}), Error);
 }
 
 }  // namespace

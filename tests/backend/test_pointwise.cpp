@@ -9,7 +9,7 @@ namespace {
 // Row counts × widths: one tiny decode row, odd widths, and a size large enough to run threaded.
 constexpr std::int64_t kShapes[][2] = {{1, 1}, {1, 7}, {3, 33}, {5, 256}, {64, 2304}};
 
-TEST_CASE_TEMPLATE("embedding gathers and scales rows of f32 and bf16 tables", B, CpuBackend, ScalarBackend<float>) {
+TEST_CASE_TEMPLATE("embedding gathers and scales rows of f32 and bf16 tables", B, FLAS_CONFORMANCE_BACKENDS) {
   for (DType dt : {DType::F32, DType::BF16})
     for (std::int64_t H : {1, 19, 64}) {
       CAPTURE(H);
@@ -29,7 +29,7 @@ TEST_CASE_TEMPLATE("embedding gathers and scales rows of f32 and bf16 tables", B
   CHECK_THROWS_AS(B::embedding(bad, random_tensor({50, 4}), 1.0f, out), Error);
 }
 
-TEST_CASE_TEMPLATE("rms_norm uses (1 + w), in place or not", B, CpuBackend, ScalarBackend<float>) {
+TEST_CASE_TEMPLATE("rms_norm uses (1 + w), in place or not", B, FLAS_CONFORMANCE_BACKENDS) {
   for (const auto& s : kShapes)
     for (DType wdt : {DType::F32, DType::BF16}) {
       CAPTURE(s[0]);
@@ -47,7 +47,7 @@ TEST_CASE_TEMPLATE("rms_norm uses (1 + w), in place or not", B, CpuBackend, Scal
     }
 }
 
-TEST_CASE_TEMPLATE("add, add_gated, axpy, scale, fill, copy", B, CpuBackend, ScalarBackend<float>) {
+TEST_CASE_TEMPLATE("add, add_gated, axpy, scale, fill, copy", B, FLAS_CONFORMANCE_BACKENDS) {
   for (const auto& s : kShapes) {
     CAPTURE(s[0]);
     CAPTURE(s[1]);
@@ -95,7 +95,7 @@ TEST_CASE_TEMPLATE("add, add_gated, axpy, scale, fill, copy", B, CpuBackend, Sca
   }
 }
 
-TEST_CASE_TEMPLATE("gelu_tanh_mul and softcap", B, CpuBackend, ScalarBackend<float>) {
+TEST_CASE_TEMPLATE("gelu_tanh_mul and softcap", B, FLAS_CONFORMANCE_BACKENDS) {
   for (const auto& s : kShapes)
     for (float range : {0.05f, 4.0f, 60.0f}) {  // tanh's small-argument branch, the middle, saturation
       CAPTURE(s[0]);
@@ -123,7 +123,7 @@ TEST_CASE_TEMPLATE("gelu_tanh_mul and softcap", B, CpuBackend, ScalarBackend<flo
     }
 }
 
-TEST_CASE_TEMPLATE("rope rotates pairs (i, i + hd/2) with f32 angles", B, CpuBackend, ScalarBackend<float>) {
+TEST_CASE_TEMPLATE("rope rotates pairs (i, i + hd/2) with f32 angles", B, FLAS_CONFORMANCE_BACKENDS) {
   for (std::int64_t hd : {2, 8, 24, 256}) {
     CAPTURE(hd);
     const std::int64_t B_ = 2, S = 5, nh = 3;

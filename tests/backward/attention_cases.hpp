@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "flas/core/shape.hpp"
-#include "flas/nn/attention_params.hpp"
+#include "flas/core/attention_params.hpp"
 
 namespace flas::backward_test {
 

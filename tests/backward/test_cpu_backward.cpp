@@ -11,11 +11,19 @@
 #include "attention_cases.hpp"
 #include "backward_test_support.hpp"
 #include "flas/backends/cpu_backward.hpp"
+#if defined(FLAS_TEST_KOKKOS)  // tests/kokkos: the same cases for the Kokkos backend
+#include "flas/backends/kokkos_backward.hpp"
+#endif
 
 namespace flas::backward_test {
 namespace {
 
-using Cpu = BackwardOps<CpuBackend>;
+#if defined(FLAS_TEST_KOKKOS)
+using Fwd = KokkosBackend<>;
+#else
+using Fwd = CpuBackend;
+#endif
+using Cpu = BackwardOps<Fwd>;
 
 Tensor f32(const Tensor& t) { return convert(t, DType::F32); }
 
@@ -35,9 +43,9 @@ TEST_CASE("CPU linear backward: dx, dW and db accumulated, f32 and bf16 weights,
       Tensor dx = poisoned({M, K}, DType::F32), dw = f32(dw0), db = f32(db0);
       Ops64::linear_backward(x, w, dy, &dx64, &dw64, &db64);
       Cpu::linear_backward(f32(x), w, f32(dy), &dx, &dw, &db);
-      check_close("cpu linear dx", dx, dx64, kF32Bound);
-      check_close("cpu linear dW (accumulated)", added(dw, dw0), added(dw64, dw0), kF32Bound);
-      check_close("cpu linear db (accumulated)", added(db, db0), added(db64, db0), kF32Bound);
+      check_close(std::string(Fwd::name) + " linear dx", dx, dx64, kF32Bound);
+      check_close(std::string(Fwd::name) + " linear dW (accumulated)", added(dw, dw0), added(dw64, dw0), kF32Bound);
+      check_close(std::string(Fwd::name) + " linear db (accumulated)", added(db, db0), added(db64, db0), kF32Bound);
     }
   }
   // dx written over dy (N = K): the product must not read what it has already written.
@@ -45,7 +53,7 @@ TEST_CASE("CPU linear backward: dx, dW and db accumulated, f32 and bf16 weights,
   Tensor dx64 = poisoned({50, 150}), in_place = f32(dy);
   Ops64::linear_backward(x, w, dy, &dx64, nullptr, nullptr);
   Cpu::linear_backward(f32(x), w, in_place, &in_place, nullptr, nullptr);
-  check_close("cpu linear dx over dy", in_place, dx64, kF32Bound);
+  check_close(std::string(Fwd::name) + " linear dx over dy", in_place, dx64, kF32Bound);
 }
 
 // Beyond the finite-difference layouts: more than one block of 64 keys and of 64 (query, head) rows,
@@ -65,7 +73,7 @@ void check_attention(const Layout& l, std::int64_t group, nn::MaskRule rule, flo
                dout = rng.uniform(q_shape);
   Tensor out64 = Tensor::empty(q_shape, DType::F64), out32 = Tensor::empty(q_shape, DType::F32);
   F64::attention(q, k, v, out64, p);
-  CpuBackend::attention(f32(q), f32(k), f32(v), out32, p);
+  Fwd::attention(f32(q), f32(k), f32(v), out32, p);
   const Tensor dk0 = rng.uniform(kv_shape), dv0 = rng.uniform(kv_shape);
   Tensor dq64 = poisoned(q_shape), dk64 = clone(dk0), dv64 = clone(dv0);
   Tensor dq = poisoned(q_shape, DType::F32), dk = f32(dk0), dv = f32(dv0);
@@ -75,9 +83,9 @@ void check_attention(const Layout& l, std::int64_t group, nn::MaskRule rule, flo
   const bool near_minus_1e4 = rule == nn::MaskRule::flas_additive && l.pads && has_fully_masked_query(l, valid);
   const double bound = near_minus_1e4 ? kF32AtMinus1e4 : kF32Bound;
   const std::string tag = near_minus_1e4 ? " (flas_additive, fully masked rows)" : "";
-  check_close("cpu attention dq" + tag, dq, dq64, bound);
-  check_close("cpu attention dk (accumulated)" + tag, added(dk, dk0), added(dk64, dk0), bound);
-  check_close("cpu attention dv (accumulated)" + tag, added(dv, dv0), added(dv64, dv0), bound);
+  check_close(std::string(Fwd::name) + " attention dq" + tag, dq, dq64, bound);
+  check_close(std::string(Fwd::name) + " attention dk (accumulated)" + tag, added(dk, dk0), added(dk64, dk0), bound);
+  check_close(std::string(Fwd::name) + " attention dv (accumulated)" + tag, added(dv, dv0), added(dv64, dv0), bound);
   if (l.kv_len >= 0)  // cache rows at and beyond kv_len are not touched
     for (std::int64_t b = 0; b < l.B; ++b) {
       CHECK(testing::max_rel_diff(dk[b].slice(l.kv_len, l.capacity), dk0[b].slice(l.kv_len, l.capacity)) == 0);
@@ -106,14 +114,14 @@ TEST_CASE("CPU rms_norm and add_gated backward with parameter gradients, below a
       Tensor dx64 = poisoned({M, D}), dw64 = clone(dw0), dx = f32(dy), dw = f32(dw0);
       Ops64::rms_norm_backward(x, w, 1e-6f, dy, dx64, &dw64);
       Cpu::rms_norm_backward(f32(x), w, 1e-6f, dx, dx, &dw);  // dx = dy, as the trainer calls it
-      check_close("cpu rms_norm dx (over dy)", dx, dx64, kF32Bound);
-      check_close("cpu rms_norm dw (accumulated)", added(dw, dw0), added(dw64, dw0), kF32Bound);
+      check_close(std::string(Fwd::name) + " rms_norm dx (over dy)", dx, dx64, kF32Bound);
+      check_close(std::string(Fwd::name) + " rms_norm dw (accumulated)", added(dw, dw0), added(dw64, dw0), kF32Bound);
 
       Tensor dg64 = clone(dw0), dg = f32(dw0), dxg64 = poisoned({M, D}), dxg = poisoned({M, D}, DType::F32);
       Ops64::add_gated_backward(w, x, dy, dxg64, &dg64);
       Cpu::add_gated_backward(w, f32(x), f32(dy), dxg, &dg);
-      check_close("cpu add_gated dx", dxg, dxg64, kF32Bound);
-      check_close("cpu add_gated dg (accumulated)", added(dg, dw0), added(dg64, dw0), kF32Bound);
+      check_close(std::string(Fwd::name) + " add_gated dx", dxg, dxg64, kF32Bound);
+      check_close(std::string(Fwd::name) + " add_gated dg (accumulated)", added(dg, dw0), added(dg64, dw0), kF32Bound);
     }
   }
 }
@@ -130,15 +138,15 @@ TEST_CASE("CPU rope, gelu_tanh_mul, softcap, silu backward and cross-entropy") {
     Tensor dx64 = clone(dy), dx = f32(dy);
     Ops64::rope_backward(dx64, positions, inv_freq);
     Cpu::rope_backward(dx, positions, inv_freq);
-    check_close("cpu rope dx", dx, dx64, kF32Bound);
+    check_close(std::string(Fwd::name) + " rope dx", dx, dx64, kF32Bound);
   }
   for (const Shape& s : {Shape{5, 13}, Shape{40, 1001}}) {
     const Tensor gate = rng.uniform(s, -6, 6), up = rng.uniform(s, -2, 2), dout = rng.uniform(s);
     Tensor dg64 = poisoned(s), du64 = poisoned(s), dg = poisoned(s, DType::F32), du = poisoned(s, DType::F32);
     Ops64::gelu_tanh_mul_backward(gate, up, dout, dg64, du64);
     Cpu::gelu_tanh_mul_backward(f32(gate), f32(up), f32(dout), dg, du);
-    check_close("cpu gelu_tanh_mul dgate", dg, dg64, kF32Bound);
-    check_close("cpu gelu_tanh_mul dup", du, du64, kF32Bound);
+    check_close(std::string(Fwd::name) + " gelu_tanh_mul dgate", dg, dg64, kF32Bound);
+    check_close(std::string(Fwd::name) + " gelu_tanh_mul dup", du, du64, kF32Bound);
 
     Tensor capped = rng.uniform(s, -6, 6);
     F64::softcap(capped, 1.5f);
@@ -146,12 +154,12 @@ TEST_CASE("CPU rope, gelu_tanh_mul, softcap, silu backward and cross-entropy") {
     Tensor dx64 = poisoned(s), dx = f32(dout);
     Ops64::softcap_backward(y, 1.5f, dout, dx64);
     Cpu::softcap_backward(f32(y), 1.5f, dx, dx);  // dx = dy, as the LM loss calls it
-    check_close("cpu softcap dx (over dy)", dx, dx64, kF32Bound);
+    check_close(std::string(Fwd::name) + " softcap dx (over dy)", dx, dx64, kF32Bound);
 
     Tensor ds64 = poisoned(s), ds = poisoned(s, DType::F32);
     Ops64::silu_backward(gate, dout, ds64);
     Cpu::silu_backward(f32(gate), f32(dout), ds);
-    check_close("cpu silu dx", ds, ds64, kF32Bound);
+    check_close(std::string(Fwd::name) + " silu dx", ds, ds64, kF32Bound);
   }
   for (auto [M, V] : {std::array<std::int64_t, 2>{6, 50}, {7, 30011}}) {
     CAPTURE(V);
@@ -163,7 +171,7 @@ TEST_CASE("CPU rope, gelu_tanh_mul, softcap, silu backward and cross-entropy") {
     CHECK(Cpu::cross_entropy(f32(logits), labels, nullptr) == doctest::Approx(loss64).epsilon(kF32Bound));
     const double loss = Cpu::cross_entropy(d, labels, &d);  // dlogits over the logits
     CHECK(loss == doctest::Approx(loss64).epsilon(kF32Bound));
-    check_close("cpu cross_entropy dlogits (over logits)", d, d64, kF32Bound);
+    check_close(std::string(Fwd::name) + " cross_entropy dlogits (over logits)", d, d64, kF32Bound);
   }
 }
 

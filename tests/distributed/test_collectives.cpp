@@ -24,6 +24,10 @@ TEST_CASE("allreduce sums floats, doubles and integers over ranks") {
   comm.allreduce_sum(std::span<float>(f));
   const double ranks_sum = 0.25 * K * (K + 1) / 2.0;
   for (std::size_t i = 0; i < f.size(); ++i) REQUIRE(f[i] == float(ranks_sum + double(K) * double(i)));
+  std::vector<float> g{float(r), 0.5f};
+  comm.allreduce_sum_host(std::span<float>(g));
+  CHECK(g[0] == float(K * (K - 1) / 2));
+  CHECK(g[1] == 0.5f * float(K));
   std::vector<double> d{double(r), 1.5};
   comm.allreduce_sum_host(std::span<double>(d));
   CHECK(d[0] == double(K * (K - 1) / 2));

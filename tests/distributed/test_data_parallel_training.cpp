@@ -13,8 +13,8 @@
 #include "flas/backends/cpu.hpp"
 #include "flas/backends/cpu_backward.hpp"
 #include "flas/distributed/mpi_communicator.hpp"
-#include "flas/io/safetensors.hpp"
 #include "flas/train/train_run.hpp"
+#include "support/tiny_training.hpp"
 
 using namespace flas;
 namespace fs = std::filesystem;
@@ -27,42 +27,9 @@ fs::path shared_scratch(const distributed::Communicator& comm, const std::string
   return fs::temp_directory_path() / ("flas_dp_" + what + "_" + std::to_string(id));
 }
 
+using testing::compare_flows;
 train::TrainRecipe recipe(const fs::path& out, std::int64_t batch, int accum) {
-  train::TrainRecipe r;
-  r.model_dir = fs::path(FLAS_PROJECT_MODELS) / "tiny-gemma2-chat";
-  r.data = {fs::path(FLAS_PROJECT_DATA) / "axbench/concept10_prod_2b_l20_v1_train.jsonl"};
-  r.out_dir = out;
-  r.layer = 3;
-  r.steps = 20;
-  r.batch_size = batch;
-  r.grad_accum = accum;
-  r.lr = 1e-3;  // the shipped recipe's rate: parameters move far from where they started
-  r.warmup = 5;
-  r.val_every = 10;
-  r.val_samples = 16;
-  r.max_len = 64;
-  r.held_out_concepts = 1;
-  r.seed = 3;
-  r.progress = false;
-  return r;
-}
-
-struct Comparison {
-  double max_abs = 0, max_moved = 0;  // max |θ_dp − θ_one| and max |θ_one − θ_0| over all parameters
-};
-
-Comparison compare_flows(const fs::path& a, const fs::path& b, const fs::path& start) {
-  const auto fa = io::SafeTensorsFile::open(a), fb = io::SafeTensorsFile::open(b), f0 = io::SafeTensorsFile::open(start);
-  Comparison c;
-  for (const auto& name : fb.names()) {
-    const Tensor x = fa.get(name), y = fb.get(name), z = f0.get(name);
-    REQUIRE(x.shape() == y.shape());
-    for (std::int64_t i = 0; i < y.numel(); ++i) {
-      c.max_abs = std::max(c.max_abs, std::fabs(element_as_double(x, i) - element_as_double(y, i)));
-      c.max_moved = std::max(c.max_moved, std::fabs(element_as_double(y, i) - element_as_double(z, i)));
-    }
-  }
-  return c;
+  return testing::tiny_training_recipe(out, batch, accum);
 }
 
 void check_same_as_one_process(std::int64_t global_batch, int accum, const std::string& what) {

@@ -7,41 +7,11 @@
 
 #include "eval_test_support.hpp"
 #include "flas/eval/generate_run.hpp"
+#include "small_eval_grid.hpp"
 
 using namespace flas;
 
 namespace {
-nlohmann::json small_config(const std::filesystem::path& out) {
-  const auto data = testing::project_data;
-  const auto models = std::filesystem::path(FLAS_PROJECT_MODELS);
-  return {{"model", (models / "tiny-gemma2-chat").string()},
-          {"flow", (models / "tiny-gemma2-chat-flow/flow.safetensors").string()},
-          {"diffmean", (out / "diffmean.safetensors").string()},
-          {"concept_data", {(data / "axbench/concept10_prod_2b_l20_v1_train.jsonl").string()}},
-          {"concepts",
-           {{"held_in", {"references to rental services and associated equipment",
-                         "terms related to root in mathematical contexts"}},
-            {"held_out", {"layout attributes in a UI design context"}}}},
-          {"instructions", {{"file", (data / "alpaca_eval.json").string()}, {"first", 3}, {"count", 2}}},
-          {"methods", {{"flas", {0, 3}}, {"diffmean", {0, 2}}, {"prompt", {0}}, {"none", {0}}}},
-          {"max_new_tokens", 8},
-          {"batch_size", 5},
-          {"temperature", 0.8},
-          {"seed", 7},
-          {"out", out.string()}};
-}
-
-std::string without_timings(const std::filesystem::path& jsonl) {
-  std::ifstream in(jsonl);
-  std::string line, out;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    j.erase("prefill_seconds");
-    j.erase("decode_seconds");
-    out += j.dump() + "\n";
-  }
-  return out;
-}
 
 std::string read_all(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -51,14 +21,14 @@ std::string read_all(const std::filesystem::path& p) {
 
 TEST_CASE("grid: an interrupted run resumes to the same records as an uninterrupted one") {
   const auto dir = testing::scratch_folder("grid");
-  const auto whole_cfg = eval::parse_eval_config(small_config(dir / "whole"), dir / "whole.json");
+  const auto whole_cfg = eval::parse_eval_config(testing::small_eval_config(dir / "whole"), dir / "whole.json");
   const auto st = eval::generate_run<CpuBackend>(whole_cfg, false);
   // 3 concepts x 2 instructions x (2 flas + 2 diffmean + 1 prompt) + 2 unsteered
   CHECK(st.cells == 32);
   CHECK(st.generated == 32);
-  const std::string whole = without_timings(whole_cfg.generations_file());
+  const std::string whole = testing::generations_without_timings(whole_cfg.generations_file());
 
-  auto part_json = small_config(dir / "part");
+  auto part_json = testing::small_eval_config(dir / "part");
   part_json["diffmean"] = (dir / "whole/diffmean.safetensors").string();  // reuse the saved vectors
   const auto part_cfg = eval::parse_eval_config(part_json, dir / "part.json");
   {  // the first three batches, then a write torn in the middle of a line
@@ -77,7 +47,7 @@ TEST_CASE("grid: an interrupted run resumes to the same records as an uninterrup
   const auto resumed = eval::generate_run<CpuBackend>(part_cfg, false);
   CHECK(resumed.already_done == 12);  // flas's batches hold 5, 5 and 2 cells
   CHECK(resumed.generated == 20);
-  CHECK(without_timings(part_cfg.generations_file()) == whole);
+  CHECK(testing::generations_without_timings(part_cfg.generations_file()) == whole);
 
   SUBCASE("a finished run generates nothing more") {
     const auto again = eval::generate_run<CpuBackend>(part_cfg, false);
@@ -88,7 +58,7 @@ TEST_CASE("grid: an interrupted run resumes to the same records as an uninterrup
 
 TEST_CASE("grid: flow time 0 and DiffMean strength 0 are exactly the unsteered model") {
   const auto dir = testing::scratch_folder("zero");
-  auto j = small_config(dir);
+  auto j = testing::small_eval_config(dir);
   j["temperature"] = 0;  // greedy
   j["methods"] = {{"flas", {0}}, {"diffmean", {0}}, {"none", {0}}};
   const auto cfg = eval::parse_eval_config(j, dir / "c.json");
@@ -109,7 +79,7 @@ TEST_CASE("grid: flow time 0 and DiffMean strength 0 are exactly the unsteered m
 
 TEST_CASE("grid: steering changes the text, and the prompt method puts the concept in the prompt") {
   const auto dir = testing::scratch_folder("moves");
-  auto j = small_config(dir);
+  auto j = testing::small_eval_config(dir);
   j["temperature"] = 0;
   j["methods"] = {{"flas", {8}}, {"prompt", {0}}, {"none", {0}}};
   const auto cfg = eval::parse_eval_config(j, dir / "c.json");
@@ -127,31 +97,31 @@ TEST_CASE("grid: steering changes the text, and the prompt method puts the conce
 
 TEST_CASE("grid: bad configs and stores fail with clear messages") {
   const auto dir = testing::scratch_folder("bad");
-  auto j = small_config(dir);
+  auto j = testing::small_eval_config(dir);
   j["methods"] = {{"flas", {1}}, {"telepathy", {1}}};
   CHECK_THROWS_WITH_AS(eval::parse_eval_config(j, dir / "c.json"), doctest::Contains("c.json: unknown method 'telepathy'"), Error);
-  j = small_config(dir);
+  j = testing::small_eval_config(dir);
   j.erase("concept_data");
   j.erase("diffmean");
   CHECK_THROWS_WITH_AS(eval::parse_eval_config(j, dir / "c.json"), doctest::Contains("method 'diffmean' needs"), Error);
-  j = small_config(dir);
+  j = testing::small_eval_config(dir);
   j["methods"]["flas"] = {-1};
   CHECK_THROWS_WITH_AS(eval::parse_eval_config(j, dir / "c.json"), doctest::Contains("factor -1"), Error);
-  j = small_config(dir);
+  j = testing::small_eval_config(dir);
   j["instructions"]["count"] = 100000;
   const auto cfg = eval::parse_eval_config(j, dir / "c.json");
   CHECK_THROWS_WITH_AS(eval::load_instructions(cfg), doctest::Contains("alpaca_eval.json: holds 805 instructions"), Error);
-  j = small_config(dir);
+  j = testing::small_eval_config(dir);
   j["colour"] = "blue";
   CHECK_THROWS_WITH_AS(eval::parse_eval_config(j, dir / "c.json"), doctest::Contains("unknown field 'colour'"), Error);
   // Integers that do not fit (nlohmann would convert them without a check).
-  j = small_config(dir);
+  j = testing::small_eval_config(dir);
   j["samples"] = 1e300;
   CHECK_THROWS_WITH_AS(eval::parse_eval_config(j, dir / "c.json"), doctest::Contains("field 'samples' must be an integer that fits 64 bits, found 1e+300"), Error);
-  j = small_config(dir);
+  j = testing::small_eval_config(dir);
   j["layer"] = 4294967296LL;
   CHECK_THROWS_WITH_AS(eval::parse_eval_config(j, dir / "c.json"), doctest::Contains("field 'layer' must be an integer that fits 32 bits"), Error);
-  j = small_config(dir);
+  j = testing::small_eval_config(dir);
   j["seed"] = -1;
   CHECK_THROWS_WITH_AS(eval::parse_eval_config(j, dir / "c.json"), doctest::Contains("field 'seed' must be an integer"), Error);
 

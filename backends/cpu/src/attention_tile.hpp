@@ -8,7 +8,7 @@
 #include <limits>
 #include <vector>
 
-#include "flas/nn/attention_params.hpp"
+#include "flas/core/attention_params.hpp"
 #include "simd_block.hpp"
 #include "vec_math.hpp"
 

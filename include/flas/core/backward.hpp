@@ -29,7 +29,7 @@
 
 #include "flas/core/backend.hpp"
 #include "flas/core/tensor.hpp"
-#include "flas/nn/attention_params.hpp"
+#include "flas/core/attention_params.hpp"
 
 namespace flas {
 

@@ -21,7 +21,9 @@ class Communicator {
 
   // In place: every rank ends with the element-wise sum over ranks, in the implementation's space.
   virtual void allreduce_sum(std::span<float> data) const = 0;
-  // Host scalars (always host memory, whatever the implementation's space).
+  // Host buffers (always host memory, whatever the implementation's space): a device engine stages
+  // them through its own memory. The trainer's gradients are host tensors and take this one.
+  virtual void allreduce_sum_host(std::span<float> data) const = 0;
   virtual void allreduce_sum_host(std::span<double> data) const = 0;
   virtual void allreduce_sum_host(std::span<std::int64_t> data) const = 0;
   // Rank `root`'s bytes to every rank (host memory).
@@ -50,6 +52,7 @@ class SingleProcess final : public Communicator {
   int size() const override { return 1; }
   std::string engine() const override { return "single"; }
   void allreduce_sum(std::span<float>) const override {}
+  void allreduce_sum_host(std::span<float>) const override {}
   void allreduce_sum_host(std::span<double>) const override {}
   void allreduce_sum_host(std::span<std::int64_t>) const override {}
   void broadcast_host(std::span<std::byte>, int) const override {}

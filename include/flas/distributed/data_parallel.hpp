@@ -48,7 +48,7 @@ inline void allreduce_flow_gradients(field::FlowWeights& grads, const Communicat
     FLAS_CHECK(g.dtype() == DType::F32, "data parallel: gradient ", n, " is ", dtype_name(g.dtype()), ", expected F32");
     flat.insert(flat.end(), g.data<float>(), g.data<float>() + g.numel());
   });
-  comm.allreduce_sum(std::span<float>(flat));
+  comm.allreduce_sum_host(std::span<float>(flat));
   std::size_t at = 0;
   field::for_each_flow_parameter(grads, [&](const std::string&, Tensor& g) {
     std::memcpy(g.data<float>(), flat.data() + at, std::size_t(g.numel()) * sizeof(float));

@@ -76,6 +76,7 @@ class MpiCommunicator final : public Communicator {
   std::string engine() const override { return "mpi"; }
 
   void allreduce_sum(std::span<float> data) const override { reduce(data, MPI_FLOAT); }
+  void allreduce_sum_host(std::span<float> data) const override { reduce(data, MPI_FLOAT); }
   void allreduce_sum_host(std::span<double> data) const override { reduce(data, MPI_DOUBLE); }
   void allreduce_sum_host(std::span<std::int64_t> data) const override { reduce(data, MPI_INT64_T); }
 

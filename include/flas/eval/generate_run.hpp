@@ -2,11 +2,14 @@
 // Step 1 of an evaluation: generate every cell of the grid into <out>/generations.jsonl, resuming
 // where an earlier run stopped. Loads the model, the flow (for "flas") and the DiffMean vectors (for
 // "diffmean": read from the config's file, or computed from its concept_data at the steering layer and
-// saved there, so later runs reuse them).
+// saved there, so later runs reuse them). With a communicator of K ranks, each rank generates its share
+// of the batches and rank 0 merges them (generation_shards.hpp): the same records as one process.
 #include <filesystem>
 #include <optional>
 
+#include "flas/distributed/communicator.hpp"
 #include "flas/eval/diffmean.hpp"
+#include "flas/eval/generation_shards.hpp"
 #include "flas/eval/grid_runner.hpp"
 #include "flas/eval/progress_bar.hpp"
 
@@ -37,7 +40,8 @@ DiffMeanVectors diffmean_for_run(const gemma2::Model<B>& model, const io::Tokeni
 }
 
 template <Backend B>
-GenerateRunStats generate_run(const EvalConfig& cfg, bool show_progress = true) {
+GenerateRunStats generate_run(const EvalConfig& cfg, bool show_progress = true,
+                              const distributed::Communicator& comm = distributed::single_process()) {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   const auto model = gemma2::Model<B>::load(cfg.model);
@@ -57,25 +61,45 @@ GenerateRunStats generate_run(const EvalConfig& cfg, bool show_progress = true) 
   if (cfg.factors.count("diffmean")) {
     const int layer = cfg.layer >= 0 ? cfg.layer : meta.layer;
     FLAS_CHECK(layer >= 0, "evaluation: DiffMean needs a layer: give 'layer' in the config or a flow");
-    dm = diffmean_for_run(model, tok, cfg, layer);
+    if (comm.is_root()) dm = diffmean_for_run(model, tok, cfg, layer);  // computed and saved once,
+    comm.barrier();                                                       // then read by the others
+    if (!comm.is_root()) dm = diffmean_for_run(model, tok, cfg, layer);
   }
 
   const auto plan = plan_grid(cfg, instructions);
-  GenerationStore store(cfg.generations_file());
+  const auto file = cfg.generations_file();
+  if (comm.is_root()) {  // what an earlier multi-rank run left in part files counts as done
+    GenerationStore left(file);
+    merge_generation_parts(left, plan, file);
+  }
+  comm.barrier();
+  GenerationStore store(file);
   GenerateRunStats st;
   st.cells = count_cells(plan);
   for (const auto& b : plan)
     for (const auto& c : b.cells) st.already_done += store.has(c.key) ? 1 : 0;
-  if (st.already_done)
+  if (st.already_done && comm.is_root())
     std::fprintf(stderr, "[flas eval] resuming %s: %zu of %zu generations already there\n",
                  cfg.generations_file().c_str(), st.already_done, st.cells);
   GridRunner<B> runner(model, tok, cfg, flow ? &*flow : nullptr, meta, dm ? &*dm : nullptr);
   std::optional<ProgressBar> bar;
-  if (show_progress) bar.emplace("[flas eval] generating", st.cells, st.already_done);
-  run_grid(plan, store, runner, [&](const GridBatch&, std::size_t added) {
-    st.generated += added;
-    if (bar) bar->advance(added);
-  });
+  if (comm.size() == 1) {
+    if (show_progress) bar.emplace("[flas eval] generating", st.cells, st.already_done);
+    run_grid(plan, store, runner, [&](const GridBatch&, std::size_t added) {
+      st.generated += added;
+      if (bar) bar->advance(added);
+    });
+  } else {
+    const auto mine = batches_of_rank(plan, store, comm);
+    if (show_progress && comm.is_root()) bar.emplace("[flas eval] generating (rank 0's share)", count_cells(mine), 0);
+    GenerationStore part(generation_part_file(file, comm.rank()));
+    run_grid(mine, part, runner, [&](const GridBatch&, std::size_t added) {
+      if (bar) bar->advance(added);
+    });
+    comm.barrier();
+    if (comm.is_root()) st.generated = merge_generation_parts(store, plan, file);
+    st.generated = std::size_t(comm.sum(std::int64_t(st.generated)));
+  }
   if (bar) bar->finish();
   st.seconds = std::chrono::duration<double>(clock::now() - t0).count();
   return st;

@@ -14,7 +14,7 @@
 #include "flas/core/dtype.hpp"
 #include "flas/core/memory_space.hpp"
 #include "flas/core/tensor.hpp"
-#include "flas/nn/attention_params.hpp"
+#include "flas/core/attention_params.hpp"
 
 namespace flas {
 

@@ -28,7 +28,7 @@
 #include "flas/core/dtype.hpp"
 #include "flas/core/memory_space.hpp"
 #include "flas/core/tensor.hpp"
-#include "flas/nn/attention_params.hpp"
+#include "flas/core/attention_params.hpp"
 
 struct CUstream_st;
 

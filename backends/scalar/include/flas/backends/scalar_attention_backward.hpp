@@ -20,7 +20,7 @@
 #include "flas/backends/scalar.hpp"
 #include "flas/core/error.hpp"
 #include "flas/core/tensor.hpp"
-#include "flas/nn/attention_params.hpp"
+#include "flas/core/attention_params.hpp"
 
 namespace flas::scalar_backward_detail {
 

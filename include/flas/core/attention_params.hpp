@@ -1,4 +1,6 @@
 #pragma once
+// Part of the op set (core/backend.hpp, core/backward.hpp), so it lives in core; the namespace stays
+// flas::nn, where every model and field already names it.
 // What an attention call needs beyond q, k, v: scale, soft-cap and the mask rule. Three mask rules
 // exist in Gemma-2 + FLAS and they are not interchangeable (SPEC.md):
 //  - hf_min:          invisible entries become finfo(f32).min (HF's additive mask; never NaN).

@@ -1,0 +1,76 @@
+# Finds Kokkos and Kokkos Kernels through their CMake packages and repairs what Debian's Trilinos 13.2
+# packages ship broken, without touching system files:
+#  - Kokkos::kokkos lists the non-existent /usr/lib/include: include directories that do not exist are
+#    dropped from the imported targets (a user's Kokkos 4.x has none, so nothing changes there), and a
+#    target left with none gets the directory that holds KokkosCore_config.h (/usr/include/trilinos);
+#  - the package forces CXX_EXTENSIONS off with a warning unless it already is;
+#  - the targets are imported GLOBAL: tests/ and bench/ link flas::kokkos, whose interface names them;
+#  - Kokkos Kernels' target is the un-namespaced trilinos_kokkoskernels there, Kokkos::kokkoskernels
+#    elsewhere.
+# Sets FLAS_KOKKOS_FOUND, FLAS_KOKKOS_KERNELS_TARGET, and FLAS_KOKKOS_WHY when not found.
+set(FLAS_KOKKOS_FOUND OFF)
+set(CMAKE_CXX_EXTENSIONS OFF)
+find_package(Kokkos CONFIG QUIET GLOBAL HINTS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/cmake/Kokkos)
+if(NOT Kokkos_FOUND OR NOT TARGET Kokkos::kokkos)
+  set(FLAS_KOKKOS_WHY "no Kokkos CMake package; install libtrilinos-kokkos-dev or set Kokkos_ROOT")
+  return()
+endif()
+find_package(KokkosKernels CONFIG QUIET GLOBAL)
+if(TARGET Kokkos::kokkoskernels)
+  set(FLAS_KOKKOS_KERNELS_TARGET Kokkos::kokkoskernels)
+elseif(TARGET trilinos_kokkoskernels)
+  set(FLAS_KOKKOS_KERNELS_TARGET trilinos_kokkoskernels)
+else()
+  set(FLAS_KOKKOS_WHY "Kokkos ${Kokkos_VERSION} without Kokkos Kernels; install libtrilinos-kokkos-kernels-dev")
+  return()
+endif()
+
+# Drops include directories that do not exist from a target and from the targets it links.
+function(flas_kokkos_prune_includes target)
+  if(NOT TARGET ${target})
+    return()
+  endif()
+  get_target_property(aliased ${target} ALIASED_TARGET)
+  if(aliased)
+    set(target ${aliased})
+  endif()
+  get_target_property(dirs ${target} INTERFACE_INCLUDE_DIRECTORIES)
+  if(dirs)
+    set(kept "")
+    foreach(d IN LISTS dirs)
+      if(d MATCHES "^\\$<" OR EXISTS "${d}")
+        list(APPEND kept "${d}")
+      endif()
+    endforeach()
+    set_property(TARGET ${target} PROPERTY INTERFACE_INCLUDE_DIRECTORIES "${kept}")
+    # As system includes: Kokkos' own headers warn under -Wall -Wextra with C++20.
+    set_property(TARGET ${target} PROPERTY INTERFACE_SYSTEM_INCLUDE_DIRECTORIES "${kept}")
+  endif()
+  get_target_property(links ${target} INTERFACE_LINK_LIBRARIES)
+  if(links)
+    foreach(l IN LISTS links)
+      if(TARGET ${l} AND NOT l STREQUAL target)
+        get_property(seen GLOBAL PROPERTY FLAS_KOKKOS_PRUNED_${l})
+        if(NOT seen)
+          set_property(GLOBAL PROPERTY FLAS_KOKKOS_PRUNED_${l} ON)
+          flas_kokkos_prune_includes(${l})
+        endif()
+      endif()
+    endforeach()
+  endif()
+endfunction()
+flas_kokkos_prune_includes(Kokkos::kokkos)
+flas_kokkos_prune_includes(${FLAS_KOKKOS_KERNELS_TARGET})
+# Debian's targets name no include directory that exists: the headers are in <prefix>/include/trilinos.
+find_path(FLAS_KOKKOS_INCLUDE_DIR KokkosCore_config.h PATH_SUFFIXES trilinos kokkos)
+find_path(FLAS_KOKKOS_KERNELS_INCLUDE_DIR KokkosBlas3_gemm.hpp PATH_SUFFIXES trilinos kokkos)
+foreach(pair "Kokkos::kokkos;FLAS_KOKKOS_INCLUDE_DIR" "${FLAS_KOKKOS_KERNELS_TARGET};FLAS_KOKKOS_KERNELS_INCLUDE_DIR")
+  list(GET pair 0 target)
+  list(GET pair 1 var)
+  get_target_property(dirs ${target} INTERFACE_INCLUDE_DIRECTORIES)
+  if(NOT dirs AND ${var})
+    set_property(TARGET ${target} PROPERTY INTERFACE_INCLUDE_DIRECTORIES "${${var}}")
+    set_property(TARGET ${target} PROPERTY INTERFACE_SYSTEM_INCLUDE_DIRECTORIES "${${var}}")
+  endif()
+endforeach()
+set(FLAS_KOKKOS_FOUND ON)
