@@ -14,6 +14,7 @@
 
 #include "flas/serve/auth.hpp"
 #include "flas/serve/batch_engine.hpp"
+#include "flas/serve/connection_probe.hpp"
 #include "flas/serve/request.hpp"
 #include "flas/serve/text_stream.hpp"
 #include "flas/serve/web_page.hpp"
@@ -172,7 +173,7 @@ class ApiServer {
       Reply reply{endpoint, (endpoint == Endpoint::chat ? "chatcmpl-" : "cmpl-") + std::to_string(++next_id_), opt_.model_name,
                   std::int64_t(std::time(nullptr)), P, r.steering, r.include_usage};
       if (r.stream) stream(res, job, std::move(reply), r.stop);
-      else respond_whole(res, job, reply, r.stop);
+      else respond_whole(req, res, job, reply, r.stop);
     } catch (const ApiError& e) {
       send_json(res, e.status(), e.body());
     }
@@ -188,12 +189,19 @@ class ApiServer {
     return ApiError(500, error.empty() ? "generation failed" : error, "", "server_error");
   }
 
-  void respond_whole(Response& res, const std::shared_ptr<Job>& job, const Reply& reply, const std::vector<std::string>& stops) {
+  void respond_whole(const Request& req, Response& res, const std::shared_ptr<Job>& job, const Reply& reply,
+                     const std::vector<std::string>& stops) {
     TextStream text(tok_, stops);
     std::string out;
     std::size_t used = 0;
+    const ConnectionProbe connection(req.remote_addr, req.remote_port, req.local_port);
     for (;;) {
-      const auto p = job->wait(used, std::chrono::milliseconds(500));
+      const auto p = job->wait(used, std::chrono::milliseconds(100));
+      if (p.finish == FinishReason::running && connection.closed()) {
+        job->request_cancel();  // the client went away: free its row now
+        res.status = 499;       // nginx's "client closed request", for the metrics only: nobody reads it
+        return;
+      }
       while (used < p.tokens.size() && !text.stopped()) out += text.feed(p.tokens[used++]);
       if (text.stopped()) job->request_cancel();
       if (text.stopped() || p.finish != FinishReason::running) {

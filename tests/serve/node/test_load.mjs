@@ -1,7 +1,7 @@
 // Load: 64 requests, 16 at a time, mixed concepts, flow times and unsteered, some streamed and
 // cancelled mid-stream. All complete (or are refused with 503, the documented status); every greedy
 // request returns exactly what it returns alone; the server's RSS stays under a stated bound; it still
-// answers /health afterwards.
+// answers /health afterwards. Then a non-streaming request whose client gives up frees its row.
 import assert from 'node:assert/strict';
 import { withServer, postJson } from './harness.mjs';
 
@@ -82,4 +82,28 @@ await withServer(['--max-batch', '8', '--max-queue', '64', '--ctx', '512'], asyn
   assert.equal(health.active_rows, 0);
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   assert.match(metrics, /flas_requests_cancelled_total [1-9]/);
+
+  // A non-streaming request abandoned by its client: the server writes nothing until the reply is
+  // whole, so only watching the connection can notice. This greedy request decodes all 450 tokens
+  // (finish "length", ~5 s on one thread: T = 40 with 64 steps keeps it off <eos>); abandoned after
+  // 300 ms its row must leave the batch at once and count as cancelled.
+  const cancelledBefore = Number(metrics.match(/flas_requests_cancelled_total (\d+)/)[1]);
+  const abort = new AbortController();
+  const long = { messages: [{ role: 'user', content: 'Write a poem.' }], max_tokens: 450, temperature: 0,
+                 steering: { concept: 'the ocean', flowtime: 40, steps: 64 } };
+  const pending = fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, signal: abort.signal,
+                               body: JSON.stringify(long) }).catch((e) => e.name);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await (await fetch(`${server.url}/health`)).json()).active_rows, 1, 'the long request should be decoding');
+  abort.abort();
+  assert.equal(await pending, 'AbortError');
+  let rows = 1;
+  for (let waited = 0; rows !== 0 && waited < 1000; waited += 50) {
+    await new Promise((r) => setTimeout(r, 50));
+    rows = (await (await fetch(`${server.url}/health`)).json()).active_rows;
+  }
+  assert.equal(rows, 0, 'the abandoned non-streaming request still holds its row');
+  const after = await (await fetch(`${server.url}/metrics`)).text();
+  assert.equal(Number(after.match(/flas_requests_cancelled_total (\d+)/)[1]), cancelledBefore + 1);
+  console.log('an abandoned non-streaming request was cancelled');
 });
