@@ -157,6 +157,9 @@ struct Config {
         fail(source_name, ": no 'head_dim', and hidden_size (", c.hidden_size, ") is not a multiple of num_attention_heads (",
              c.num_attention_heads, ")");
       c.head_dim = c.hidden_size / c.num_attention_heads;
+      if (c.head_dim % 2 != 0)  // found by fuzz_gemma2_config: an odd derived size reached RoPE
+        fail(source_name, ": no 'head_dim', and hidden_size / num_attention_heads = ", c.hidden_size, " / ",
+             c.num_attention_heads, " = ", c.head_dim, " is odd (RoPE rotates pairs): give an even head_dim");
     }
     c.query_pre_attn_scalar = f.number("query_pre_attn_scalar", double(c.head_dim));
     if (!(c.query_pre_attn_scalar > 0)) f.fail_key("query_pre_attn_scalar", "must be positive, found ", c.query_pre_attn_scalar);
