@@ -6,7 +6,12 @@
 # the concept and the flow time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh --target flas_cli
+# Its own build folder with only what the demo runs (the CLI on the CPU backend; no tests, benchmarks,
+# Kokkos or MPI), so that a fresh machine shows it in a few minutes; scripts/test.sh builds ./build.
+bash scripts/deps.sh --demo
+cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=Release -DFLAS_NATIVE=ON -DFLAS_BUILD_TESTS=OFF -DFLAS_BUILD_BENCH=OFF \
+  -DFLAS_WITH_CUDA=OFF -DFLAS_WITH_MPI=OFF -DFLAS_CLI_BACKENDS=cpu >/dev/null
+cmake --build build-demo -j"$(nproc)" --target flas_cli
 prompt="${1:-How did US states get their names?}"
 concept="${2:-scientific terms related to research findings and their implications}"
 extra=()
@@ -18,6 +23,6 @@ if grep -qF "\"output_concept\": $(printf '%s' "$concept" | sed 's/["\\]/\\&/g; 
   extra+=(--score-with "${data[@]}")
 fi
 echo "== flas steer (models/tiny-gemma2-chat, flow models/tiny-gemma2-chat-flow) =="
-./build/examples/flas_cli/flas steer --model models/tiny-gemma2-chat \
+./build-demo/examples/flas_cli/flas steer --model models/tiny-gemma2-chat \
   --flow models/tiny-gemma2-chat-flow/flow.safetensors \
   --concept "$concept" --prompt "$prompt" --max-new-tokens 60 --compare "${extra[@]}"

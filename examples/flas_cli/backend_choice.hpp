@@ -12,27 +12,39 @@
 
 #include "commands.hpp"
 #include "flas/core/error.hpp"
-#if __has_include("flas/backends/kokkos.hpp")
+// Which op sets are compiled in: FLAS_CLI_BACKENDS in CMake (the demo builds cpu alone).
+#if FLAS_CLI_WITH_KOKKOS
 #include "flas/backends/kokkos.hpp"
 #include "flas/backends/kokkos_backward.hpp"
-#define FLAS_CLI_HAVE_KOKKOS 1
 #endif
 
 namespace flas::cli {
 
 inline std::vector<std::string> backend_names() {
-  std::vector<std::string> names{"cpu", "scalar"};
-#if FLAS_CLI_HAVE_KOKKOS
+  std::vector<std::string> names{"cpu"};
+#if FLAS_CLI_WITH_SCALAR
+  names.push_back("scalar");
+#endif
+#if FLAS_CLI_WITH_KOKKOS
   names.push_back("kokkos");
 #endif
   return names;
 }
 
+inline std::string backend_list() {
+  std::string list;
+  for (const auto& n : backend_names()) list += (list.empty() ? "" : ", ") + n;
+  return list;
+}
+
 inline void add_backend_option(CLI::App* cmd, std::string& backend) {
   backend = "cpu";
   cmd->add_option("--backend", backend,
-                  "Op set: cpu (oneDNN + SIMD), scalar (reference loops)"
-#if FLAS_CLI_HAVE_KOKKOS
+                  "Op set: cpu (oneDNN + SIMD)"
+#if FLAS_CLI_WITH_SCALAR
+                  ", scalar (reference loops)"
+#endif
+#if FLAS_CLI_WITH_KOKKOS
                   ", kokkos (Kokkos Kernels on Kokkos' default execution space)"
 #endif
                   )
@@ -42,15 +54,14 @@ inline void add_backend_option(CLI::App* cmd, std::string& backend) {
 
 template <class F>
 decltype(auto) with_backend(const std::string& name, F&& f) {
+#if FLAS_CLI_WITH_SCALAR
   if (name == "scalar") return f(std::type_identity<ScalarBackend<float>>{});
-#if FLAS_CLI_HAVE_KOKKOS
+#endif
+#if FLAS_CLI_WITH_KOKKOS
   if (name == "kokkos") return f(std::type_identity<KokkosBackend<>>{});
 #endif
-  FLAS_CHECK(name == "cpu", "--backend ", name, ": not built into this flas (choose one of cpu, scalar",
-#if FLAS_CLI_HAVE_KOKKOS
-             ", kokkos"
-#endif
-             ")");
+  FLAS_CHECK(name == "cpu", "--backend ", name, ": not built into this flas (FLAS_CLI_BACKENDS; it has: ",
+             backend_list(), ")");
   return f(std::type_identity<HostBackend>{});
 }
 

@@ -85,7 +85,10 @@ void add_ablate(CLI::App& app) {
                   st.seconds);
       comm.barrier();  // under mpirun: every rank's runs are done before rank 0 gathers them
       if (!comm.is_root()) return;
-      if (o.shards == 1 || comm.size() > 1 || ablate::collect_results(c).size() == st.runs) report(c, *a);
+      // A whole study (one process, or all of mpirun's ranks, just synchronised) reports; one manual
+      // --shard I/N of it reports only once the other shards' runs are there too.
+      const bool manual_shard = comm.size() == 1 && o.shards > 1;
+      if (!manual_shard || ablate::collect_results(c).size() == st.runs) report(c, *a);
     });
   });
   rep->callback([a] { report(ablate::load_ablation_config(a->config), *a); });

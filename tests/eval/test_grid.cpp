@@ -7,6 +7,7 @@
 
 #include "eval_test_support.hpp"
 #include "flas/eval/generate_run.hpp"
+#include "flas/eval/generation_shards.hpp"
 #include "small_eval_grid.hpp"
 
 using namespace flas;
@@ -132,6 +133,18 @@ TEST_CASE("grid: bad configs and stores fail with clear messages") {
   { std::ofstream(dir / "i.jsonl") << "{\"method\":\"flas\",\"concept\":\"c\",\"split\":\"held_in\",\"instruction_index\":0,"
                                        "\"instruction\":\"i\",\"factor\":1,\"sample\":0,\"text\":\"t\",\"token_ids\":[2,1e300]}\n{}\n"; }
   CHECK_THROWS_WITH_AS(eval::GenerationStore(dir / "i.jsonl"), doctest::Contains("'token_ids' must be an integer (int64), found 1e+300"), Error);
+  // Part files (of a multi-rank run) holding a cell the plan lacks: the config changed; nothing merged or removed.
+  {
+    const auto plan = eval::plan_grid(cfg, {"one instruction", "another"});
+    eval::GenerationStore merged(dir / "m.jsonl");
+    std::ofstream(eval::generation_part_file(dir / "m.jsonl", 1))
+        << "{\"method\":\"flas\",\"concept\":\"not in the config\",\"split\":\"held_in\",\"instruction_index\":0,"
+           "\"instruction\":\"i\",\"factor\":1,\"sample\":0,\"text\":\"t\",\"token_ids\":[2]}\n";
+    CHECK_THROWS_WITH_AS(eval::merge_generation_parts(merged, plan, dir / "m.jsonl"),
+                         doctest::Contains("m.jsonl: the part files hold generations of cells that this run's plan does not have"), Error);
+    CHECK(eval::generation_part_files(dir / "m.jsonl").size() == 1);
+    CHECK(merged.records().empty());
+  }
   // A torn last line is cut off.
   { std::ofstream(dir / "t.jsonl") << "{\"method\": \"fl"; }
   CHECK(eval::GenerationStore(dir / "t.jsonl").records().empty());
