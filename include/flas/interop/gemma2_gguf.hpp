@@ -52,21 +52,23 @@ inline std::string gemma2_gguf_unsupported(const gemma2::Config& c) {
   return {};
 }
 
-inline void export_gemma2_gguf(const std::filesystem::path& model_dir, const std::filesystem::path& out,
-                               const Gemma2GgufOptions& opt = {}) {
+// Writes a Gemma-2 model given as its config, its vocabulary and a source of HF-named tensors (`get(name)`
+// returns the tensor; `has(name)` says whether there is one): a checkpoint folder (export_gemma2_gguf
+// below) or weights made in memory (the benchmarks' random 2B-shaped model, for llama.cpp side by side).
+// `what` names the source in errors.
+template <class Has, class Get>
+void write_gemma2_gguf(const gemma2::Config& c, const io::SentencePieceVocab& vocab, Has&& has, Get&& get,
+                       const std::filesystem::path& out, const std::string& what, const Gemma2GgufOptions& opt) {
   FLAS_CHECK(opt.dtype == DType::F32 || opt.dtype == DType::BF16, "export-gguf: dtype ", dtype_name(opt.dtype),
              ", expected F32 or BF16");
-  const auto c = gemma2::Config::load(model_dir / "config.json");
-  if (const auto why = gemma2_gguf_unsupported(c); !why.empty()) fail(model_dir.string(), ": cannot export to GGUF: ", why);
-  const auto ckpt = io::Checkpoint::open(model_dir);
-  const auto vocab = io::SentencePieceVocab::read(model_dir / "tokenizer.model");
-  FLAS_CHECK(std::int64_t(vocab.pieces.size()) == c.vocab_size, model_dir.string(), ": tokenizer.model has ", vocab.pieces.size(),
+  if (const auto why = gemma2_gguf_unsupported(c); !why.empty()) fail(what, ": cannot export to GGUF: ", why);
+  FLAS_CHECK(std::int64_t(vocab.pieces.size()) == c.vocab_size, what, ": the vocabulary (tokenizer.model) has ", vocab.pieces.size(),
              " pieces, config.json's vocab_size is ", c.vocab_size);
 
   io::GgufWriter w;
   const auto u32 = [](std::int64_t x) { return std::uint32_t(x); };
   w.set("general.architecture", "gemma2");
-  w.set("general.name", io::gguf::Scalar(opt.name.empty() ? model_dir.filename().string() : opt.name));
+  w.set("general.name", io::gguf::Scalar(opt.name));
   w.set("general.file_type", std::uint32_t(opt.dtype == DType::F32 ? 0 : 32));  // LLAMA_FTYPE_ALL_F32 / MOSTLY_BF16
   w.set("gemma2.context_length", u32(c.max_position_embeddings));
   w.set("gemma2.embedding_length", u32(c.hidden_size));
@@ -103,8 +105,8 @@ inline void export_gemma2_gguf(const std::filesystem::path& model_dir, const std
   w.set("tokenizer.ggml.add_space_prefix", false);
 
   for (const auto& [gguf_name, hf_name] : gemma2_gguf_names(c.num_hidden_layers)) {
-    FLAS_CHECK(ckpt.contains(hf_name), model_dir.string(), ": the checkpoint has no tensor '", hf_name, "'");
-    Tensor t = ckpt.get(hf_name);
+    FLAS_CHECK(has(hf_name), what, ": the checkpoint has no tensor '", hf_name, "'");
+    Tensor t = get(hf_name);
     if (t.rank() == 1) {
       t = convert(t, DType::F32);
       if (gguf_name.find("norm") != std::string::npos)
@@ -115,6 +117,18 @@ inline void export_gemma2_gguf(const std::filesystem::path& model_dir, const std
     w.add_tensor(gguf_name, std::move(t));
   }
   w.write(out);
+}
+
+// A Hugging Face checkpoint folder (config.json, safetensors, tokenizer.model) as a GGUF file.
+inline void export_gemma2_gguf(const std::filesystem::path& model_dir, const std::filesystem::path& out,
+                               Gemma2GgufOptions opt = {}) {
+  const auto c = gemma2::Config::load(model_dir / "config.json");
+  const auto ckpt = io::Checkpoint::open(model_dir);
+  const auto vocab = io::SentencePieceVocab::read(model_dir / "tokenizer.model");
+  if (opt.name.empty()) opt.name = model_dir.filename().string();
+  write_gemma2_gguf(
+      c, vocab, [&](const std::string& n) { return ckpt.contains(n); }, [&](const std::string& n) { return ckpt.get(n); },
+      out, model_dir.string(), opt);
 }
 
 }  // namespace flas::interop
