@@ -90,7 +90,7 @@ TEST_CASE("export-gguf: what llama.cpp hard-codes differently is refused, naming
   };
   CHECK(has(with_config([](auto& j) { j["query_pre_attn_scalar"] = 32; }), "query_pre_attn_scalar is 32"));
   CHECK(has(with_config([](auto& j) { j["layer_types"][0] = "full_attention"; }), "layer 0 is full attention"));
-  CHECK(has(with_config([](auto& j) { j["vocab_size"] = 4000; }), "tokenizer.model has 4096 pieces"));
+  CHECK(has(with_config([](auto& j) { j["vocab_size"] = 4000; }), "(tokenizer.model) has 4096 pieces, config.json's vocab_size is 4000"));
   CHECK(!fs::exists(dir.path() / "x.gguf"));
 }
 
