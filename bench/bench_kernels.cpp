@@ -108,7 +108,14 @@ void BM_decode_gemv(benchmark::State& state, DType dt) {
                  " kernel; floor = DRAM read bandwidth");
 }
 
-void BM_prefill(benchmark::State& state, DType dt, CpuBackend::Precision p) {
+// `via_onednn`: the kernels capped at AVX2 for the call, which routes bf16 weights to oneDNN (the path
+// before the AVX-512 prefill kernel, and the one CPUs without AVX-512 take): the same-run comparison.
+void BM_prefill(benchmark::State& state, DType dt, CpuBackend::Precision p, bool via_onednn) {
+  struct IsaCap {
+    CpuBackend::KernelIsa before = CpuBackend::kernel_isa();
+    explicit IsaCap(bool cap) { if (cap) CpuBackend::set_kernel_isa(CpuBackend::KernelIsa::avx2); }
+    ~IsaCap() { CpuBackend::set_kernel_isa(before); }
+  } cap(via_onednn);
   const std::int64_t M = 128, N = state.range(0), K = state.range(1);
   const Tensor& w = weights(N, K, dt)[0];  // compute-bound: one copy, cache-warm is fine
   const Tensor x = make_tensor(M, K, DType::F32);
@@ -128,8 +135,9 @@ void BM_prefill(benchmark::State& state, DType dt, CpuBackend::Precision p) {
   state.counters["peak_GFLOP/s"] = peak;
   const double gflops = 2.0 * double(M * N * K) * 1e-9 * double(state.iterations()) / seconds;
   state.counters["of_peak"] = peak > 0 ? gflops / peak : 0;  // the fraction of the arithmetic peak reached
-  state.SetLabel(std::string(flas::dtype_name(dt)) + " weights, " +
-                 (fast ? "bf16 activations (oneDNN bf16)" : "exact f32 (oneDNN f32)"));
+  const bool kernel = dt == DType::BF16 && CpuBackend::kernel_isa() == CpuBackend::KernelIsa::avx512;
+  state.SetLabel(std::string(flas::dtype_name(dt)) + " weights, " + (fast ? "bf16 activations" : "exact f32") +
+                 (kernel ? " (flas AVX-512 prefill kernel)" : fast ? " (oneDNN bf16)" : " (oneDNN f32)"));
 }
 
 // Gemma-2-2B attention (8 query heads over 4 kv heads, head size 256, soft-cap 50, HF mask): a causal
@@ -221,9 +229,26 @@ BENCHMARK_CAPTURE(BM_linear_backward, f32, DType::F32)->Apply(prefill_shapes);
 BENCHMARK(BM_read_bandwidth)->Unit(benchmark::kMillisecond)->MinTime(0.3)->UseRealTime();
 BENCHMARK_CAPTURE(BM_decode_gemv, bf16, DType::BF16)->Apply(gemv_shapes);
 BENCHMARK_CAPTURE(BM_decode_gemv, f32, DType::F32)->Apply(gemv_shapes);
-BENCHMARK_CAPTURE(BM_prefill, f32_exact, DType::F32, CpuBackend::Precision::exact)->Apply(prefill_shapes);
-BENCHMARK_CAPTURE(BM_prefill, bf16w_exact, DType::BF16, CpuBackend::Precision::exact)->Apply(prefill_shapes);
-BENCHMARK_CAPTURE(BM_prefill, bf16w_bf16act, DType::BF16, CpuBackend::Precision::bf16_activations)
+// The bundled chat model's projections (hidden 256, MLP 768, vocabulary 4096): small K, where a
+// kernel's fixed costs (packing, thread team, stores) weigh most.
+void prefill_small_shapes(benchmark::internal::Benchmark* b) {
+  b->Args({256, 256})->Args({768, 256})->Args({256, 768})->Args({4096, 256});
+  b->ArgNames({"N", "K"})->Unit(benchmark::kMicrosecond)->MinTime(0.2)->UseRealTime();
+}
+BENCHMARK_CAPTURE(BM_prefill, small_bf16w_exact, DType::BF16, CpuBackend::Precision::exact, false)->Apply(prefill_small_shapes);
+BENCHMARK_CAPTURE(BM_prefill, small_bf16w_exact_onednn, DType::BF16, CpuBackend::Precision::exact, true)
+    ->Apply(prefill_small_shapes);
+BENCHMARK_CAPTURE(BM_prefill, small_bf16w_bf16act, DType::BF16, CpuBackend::Precision::bf16_activations, false)
+    ->Apply(prefill_small_shapes);
+BENCHMARK_CAPTURE(BM_prefill, small_bf16w_bf16act_onednn, DType::BF16, CpuBackend::Precision::bf16_activations, true)
+    ->Apply(prefill_small_shapes);
+BENCHMARK_CAPTURE(BM_prefill, f32_exact, DType::F32, CpuBackend::Precision::exact, false)->Apply(prefill_shapes);
+BENCHMARK_CAPTURE(BM_prefill, bf16w_exact, DType::BF16, CpuBackend::Precision::exact, false)->Apply(prefill_shapes);
+BENCHMARK_CAPTURE(BM_prefill, bf16w_exact_onednn, DType::BF16, CpuBackend::Precision::exact, true)
+    ->Apply(prefill_shapes);
+BENCHMARK_CAPTURE(BM_prefill, bf16w_bf16act, DType::BF16, CpuBackend::Precision::bf16_activations, false)
+    ->Apply(prefill_shapes);
+BENCHMARK_CAPTURE(BM_prefill, bf16w_bf16act_onednn, DType::BF16, CpuBackend::Precision::bf16_activations, true)
     ->Apply(prefill_shapes);
 
 }  // namespace

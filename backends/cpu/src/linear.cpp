@@ -4,18 +4,23 @@
 //  - decode (M <= small_m_max, or <= 16 for bf16 weights in passes of 8): the streaming kernel of
 //    the best ISA; weight rows split over threads. Bandwidth-bound: each weight byte is read once
 //    per pass.
-//  - prefill, exact: oneDNN f32 matmul. f32 weights go straight in; bf16 weights are widened tile by
-//    tile (per thread, into a thread-local L2-sized buffer) and each tile runs as its own
-//    single-threaded oneDNN matmul. No f32 copy of the model is ever kept.
-//  - prefill, Precision::bf16_activations with bf16 weights: x rounded to bf16, oneDNN bf16 matmul.
+//  - prefill, exact: f32 weights go straight into oneDNN's f32 matmul. bf16 weights, with AVX-512:
+//    the prefill kernel (prefill_gemm.hpp) that reads the weights in place and widens them in
+//    registers; without: widened tile by tile (per thread, into a thread-local L2-sized buffer), each
+//    tile its own single-threaded oneDNN matmul. No f32 copy of the model is ever kept.
+//  - prefill, Precision::bf16_activations with bf16 weights: x rounded to bf16, then the avx512_bf16
+//    prefill kernel where the CPU has it and no AMX (oneDNN's AMX matmul is the faster one there),
+//    else oneDNN's bf16 matmul.
 #include <omp.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "flas/backends/cpu.hpp"
 #include "onednn_matmul.hpp"
 #include "op_checks.hpp"
+#include "prefill_gemm.hpp"
 #include "small_gemm.hpp"
 
 namespace flas {
@@ -105,6 +110,43 @@ void prefill_bf16_weights_exact(const LinearArgs& a) {
   }
 }
 
+// The prefill kernel for this call, or nullptr where the CPU lacks its instructions.
+const PrefillGemmKernel* prefill_kernel(CpuBackend::Precision p) {
+#if defined(FLAS_CPU_X86)
+  if (CpuBackend::kernel_isa() != CpuBackend::KernelIsa::avx512) return nullptr;
+  if (p == CpuBackend::Precision::exact) return &prefill_gemm_avx512_exact;
+  static const bool bf16_ok = cpu_has_avx512_bf16() && !cpu_has_amx_bf16();
+  return bf16_ok ? &prefill_gemm_avx512_bf16 : nullptr;
+#else
+  (void)p;
+  return nullptr;
+#endif
+}
+
+// x packed once by all threads (a group of rows each), then disjoint column ranges per thread.
+void prefill_with_kernel(const LinearArgs& a, const PrefillGemmKernel& k) {
+  // Reused (prefill calls this for every projection) and never zero-filled: the packing writes all of it.
+  thread_local std::unique_ptr<std::uint32_t[]> buffer;
+  thread_local std::size_t capacity = 0;
+  if (const auto words = std::size_t(k.packed_bytes(a.M, a.K) / 4 + 16); words > capacity) {
+    buffer.reset(new std::uint32_t[words]);
+    capacity = words;
+  }
+  std::uint32_t* packed = buffer.get() + (16 - reinterpret_cast<std::uintptr_t>(buffer.get()) / 4 % 16) % 16;
+  const PrefillGemm g{packed, a.M, a.K, static_cast<const std::uint16_t*>(a.w.raw()), a.bias, a.y, a.N};
+  const std::int64_t groups = (a.M + k.pack_rows - 1) / k.pack_rows;
+#pragma omp parallel
+  {
+    const std::int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
+    for (std::int64_t i = t; i < groups; i += threads)
+      k.pack(a.x, a.M, a.K, i * k.pack_rows, std::min(a.M, (i + 1) * k.pack_rows), packed);
+#pragma omp barrier
+    const std::int64_t tile = k.tile_cols, chunk = ((a.N + threads - 1) / threads + tile - 1) / tile * tile;
+    const std::int64_t n0 = std::min(a.N, t * chunk), n1 = std::min(a.N, n0 + chunk);
+    if (n0 < n1) k.run(g, n0, n1);
+  }
+}
+
 void prefill_bf16_fast(const LinearArgs& a) {
   std::vector<bf16> xb(std::size_t(a.M * a.K));
   const std::int64_t n = a.M * a.K;
@@ -116,7 +158,9 @@ void prefill_bf16_fast(const LinearArgs& a) {
 
 }  // namespace
 
-bool CpuBackend::bf16_matmul_available() { return onednn_has_fast(MatmulType::bf16); }
+bool CpuBackend::bf16_matmul_available() {
+  return prefill_kernel(Precision::bf16_activations) != nullptr || onednn_has_fast(MatmulType::bf16);
+}
 
 void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   linear(x, w, bias, y, precision());
@@ -154,8 +198,12 @@ void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Te
     decode_linear(a);
   } else if (w.dtype() == DType::F32) {
     prefill_f32_weights(a);
+  } else if (const PrefillGemmKernel* k = prefill_kernel(p); p == Precision::bf16_activations && k) {
+    prefill_with_kernel(a, *k);
   } else if (p == Precision::bf16_activations && bf16_matmul_available()) {
     prefill_bf16_fast(a);
+  } else if (const PrefillGemmKernel* exact = prefill_kernel(Precision::exact)) {
+    prefill_with_kernel(a, *exact);
   } else {
     prefill_bf16_weights_exact(a);
   }

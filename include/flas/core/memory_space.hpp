@@ -6,6 +6,8 @@
 #include <memory>
 #include <new>
 
+#include "flas/core/host_block_cache.hpp"
+
 namespace flas {
 
 struct HostSpace {
@@ -13,9 +15,10 @@ struct HostSpace {
   static constexpr std::size_t alignment = 64;  // one cache line; AVX-512 loads stay aligned
   static std::shared_ptr<void> allocate(std::size_t bytes) {
     const std::size_t rounded = (bytes + alignment - 1) / alignment * alignment;
-    void* p = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
-    if (!p) throw std::bad_alloc();
-    return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    const std::size_t size = rounded == 0 ? alignment : rounded;
+    // Large blocks go through the cache (host_block_cache.hpp): a forward's activations keep their pages.
+    void* p = HostBlockCache::instance().allocate(size, alignment);
+    return std::shared_ptr<void>(p, [size](void* q) { HostBlockCache::instance().release(q, size, alignment); });
   }
 };
 

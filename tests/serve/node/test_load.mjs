@@ -5,7 +5,11 @@
 import assert from 'node:assert/strict';
 import { withServer, postJson } from './harness.mjs';
 
-const rssBoundMiB = 256;  // measured ~65 MiB: the bundled model, 8 rows x 512 slots of KV and flow caches, 80 HTTP threads
+// Measured ~65 MiB: the bundled model, 8 rows x 512 slots of KV and flow caches, 80 HTTP threads.
+// A sanitizer build (FLAS_SANITIZED=1, scripts/sanitize.sh) adds ASan's quarantine (up to 256 MiB of
+// freed memory held back), shadow memory and redzones: measured 632 MiB there, so its bound is 1024.
+const sanitized = process.env.FLAS_SANITIZED === '1';
+const rssBoundMiB = sanitized ? 1024 : 256;
 const prompts = ['How do I rent a car?', 'Write a haiku about rain.', 'What should I cook tonight?', 'Explain gravity simply.'];
 const steerings = [null, { concept: 'the ocean and sea creatures', flowtime: 4 }, { concept: 'scientific terms related to research findings', flowtime: 2 },
                    { concept: 'the ocean and sea creatures', flowtime: 1.5, steps: 2 }, { concept: 'music and musical instruments', flowtime: 3 }];
