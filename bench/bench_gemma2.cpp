@@ -8,7 +8,7 @@
 #include <chrono>
 
 #include "bench_models.hpp"
-#include "compute_floor.hpp"
+#include "bench_main.hpp"
 #include "read_floor.hpp"
 #include "flas/backends/cpu.hpp"
 #include "flas/models/gemma2/model.hpp"
@@ -18,13 +18,7 @@ using Model = gemma2::Model<CpuBackend>;
 
 namespace {
 
-struct Peaks {
-  double f32 = 0, bf16 = 0;  // GFLOP/s, measured at startup with the benchmark's threads
-};
-Peaks& peaks() {
-  static Peaks p;
-  return p;
-}
+const bench::ComputePeaks& peaks() { return bench::compute_peaks(); }
 
 // FLOPs of a prefill of S tokens: every projection for every token, causal attention (QK and AV over
 // the visible keys), and the LM head for the last position only (what prefill computes).
@@ -149,14 +143,6 @@ BENCHMARK(BM_2b_decode_f32)->Unit(benchmark::kMillisecond)->Arg(128)->Iterations
 BENCHMARK(BM_2b_prefill128_f32)->Unit(benchmark::kMillisecond)->Iterations(2);
 
 int main(int argc, char** argv) {
-  const int threads = std::max(1, CpuBackend::num_threads());
-  peaks() = {bench::f32_fma_peak_gflops(threads), bench::bf16_dot_peak_gflops(threads)};
-  benchmark::AddCustomContext("flas_threads", std::to_string(threads));
-  benchmark::AddCustomContext("measured_f32_fma_peak_GFLOPs", std::to_string(peaks().f32));
-  benchmark::AddCustomContext("measured_bf16_dot_peak_GFLOPs", std::to_string(peaks().bf16));
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  bench::measure_compute_peaks();
+  return bench::run_benchmarks(argc, argv);
 }

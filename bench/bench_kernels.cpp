@@ -8,6 +8,7 @@
 // attention at 2B sizes and the training VJPs of attention and linear at a 4 x 256-token batch.
 // Runs in about 35 s on 2 threads.
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -19,6 +20,7 @@
 
 #include "flas/backends/cpu.hpp"
 #include "flas/backends/cpu_backward.hpp"
+#include "bench_main.hpp"
 #include "compute_floor.hpp"
 #include "read_floor.hpp"
 
@@ -229,6 +231,34 @@ BENCHMARK_CAPTURE(BM_linear_backward, f32, DType::F32)->Apply(prefill_shapes);
 BENCHMARK(BM_read_bandwidth)->Unit(benchmark::kMillisecond)->MinTime(0.3)->UseRealTime();
 BENCHMARK_CAPTURE(BM_decode_gemv, bf16, DType::BF16)->Apply(gemv_shapes);
 BENCHMARK_CAPTURE(BM_decode_gemv, f32, DType::F32)->Apply(gemv_shapes);
+// What one fork and join of the thread team costs with nothing to do: the price every parallel op
+// pays, which sets the decode thresholds (kParallelMinWeights in linear.cpp, worth_parallel()).
+void BM_thread_team_empty(benchmark::State& state) {
+  volatile int sink = 0;
+  for (auto _ : state) {
+#pragma omp parallel for schedule(static, 1)
+    for (int t = 0; t < omp_get_max_threads(); ++t) sink = sink + t;
+  }
+  state.counters["threads"] = omp_get_max_threads();
+}
+BENCHMARK(BM_thread_team_empty)->Unit(benchmark::kMicrosecond)->MinTime(0.2)->UseRealTime();
+
+// The bundled chat model's decode projections, weights warm in cache as in its decode loop (11 MB in
+// all): per-call fixed costs (thread team, horizontal sums of short rows) decide here, not DRAM.
+void BM_decode_gemv_small(benchmark::State& state) {
+  const std::int64_t N = state.range(0), K = state.range(1);
+  const Tensor& w = weights(N, K, DType::BF16)[0];
+  const Tensor x = make_tensor(1, K, DType::F32);
+  Tensor y = Tensor::empty({1, N}, DType::F32);
+  for (auto _ : state) {
+    CpuBackend::linear(x, w, nullptr, y);
+    benchmark::DoNotOptimize(y.raw());
+  }
+  state.counters["GB/s"] = gigabytes_per_second(double(w.bytes()));
+}
+BENCHMARK(BM_decode_gemv_small)
+    ->Args({256, 256})->Args({128, 256})->Args({768, 256})->Args({256, 768})->Args({4096, 256})
+    ->ArgNames({"N", "K"})->Unit(benchmark::kMicrosecond)->MinTime(0.2)->UseRealTime();
 // The bundled chat model's projections (hidden 256, MLP 768, vocabulary 4096): small K, where a
 // kernel's fixed costs (packing, thread team, stores) weigh most.
 void prefill_small_shapes(benchmark::internal::Benchmark* b) {
@@ -271,9 +301,5 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("measured_read_GBps", std::to_string(floors().read_GBps));
   benchmark::AddCustomContext("measured_f32_fma_peak_GFLOPs", std::to_string(floors().f32_peak_GFLOPs));
   benchmark::AddCustomContext("measured_bf16_dot_peak_GFLOPs", std::to_string(floors().bf16_peak_GFLOPs));
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return flas::bench::run_benchmarks(argc, argv);
 }

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "bench_models.hpp"
+#include "bench_main.hpp"
 #include "flas/backends/cpu_backward.hpp"
 #include "flas/field/flas_flow.hpp"
 #include "flas/train/flas_loss.hpp"
@@ -89,8 +90,34 @@ Setup& big() {
   return s;
 }
 
-void train_step(benchmark::State& state, Setup& s, train::GradientStrategy strategy) {
-  const train::FlasLoss<CpuBackend> loss(*s.model, s.layer, 0.1f, strategy);
+const bench::ComputePeaks& peaks() { return bench::compute_peaks(); }
+
+// Matmul FLOPs of one step, by part (attention scores and element-wise work are < 2% at these sizes):
+// the frozen forward (layers 0..L; the concept encoder's 12-token rows are noise), the upper layers
+// (forward + the VJP's dx, no weight gradient), the tied head on labelled rows (forward + dx), and the
+// flow (N Euler steps forward, then dx and dW in the VJP: 3x).
+struct StepFlops {
+  double frozen = 0, rest = 0;
+};
+StepFlops step_flops(const Setup& s) {
+  const auto& c = s.model->config();
+  const double H = double(c.hidden_size), q = double(c.num_attention_heads * c.head_dim),
+               kv = double(c.num_key_value_heads * c.head_dim), I = double(c.intermediate_size);
+  const double layer = H * q + 2 * H * kv + q * H + 3 * H * I;  // weights per decoder layer
+  const double tokens = double(s.batch.input_ids.numel());
+  double labelled = 0, flow_params = 0;
+  for (std::int64_t i = 0; i < s.batch.labels.numel(); ++i) labelled += s.batch.labels.data<std::int64_t>()[i] != -100;
+  field::for_each_flow_parameter(s.flow->weights(), [&](const std::string&, const Tensor& t) { flow_params += double(t.numel()); });
+  StepFlops f;
+  f.frozen = 2 * tokens * layer * double(s.layer + 1);
+  f.rest = 2 * 2 * tokens * layer * double(c.num_hidden_layers - s.layer - 1) +
+           2 * 2 * labelled * double(c.vocab_size) * H + 3 * 2 * tokens * flow_params * double(s.batch.steps);
+  return f;
+}
+
+void train_step(benchmark::State& state, Setup& s, train::GradientStrategy strategy, bool bf16_frozen = false) {
+  train::FlasLoss<CpuBackend> loss(*s.model, s.layer, 0.1f, strategy);
+  loss.set_bf16_frozen_forward(bf16_frozen);
   train::AdamW adam;
   auto grads = train::zero_flow_gradients(s.flow->weights());
   double seconds = 0, ode_bytes = 0;
@@ -113,6 +140,14 @@ void train_step(benchmark::State& state, Setup& s, train::GradientStrategy strat
   state.counters["peak_GB"] = peak / 1e9;
   state.counters["peak_beyond_model_GB"] = (peak - double(s.model_rss)) / 1e9;
   state.counters["ode_grad_GB"] = ode_bytes / 1e9;
+  // The floor: every matmul FLOP at the measured peak (bf16 dot products for a bf16 frozen forward).
+  const StepFlops f = step_flops(s);
+  const bool bf16_products = bf16_frozen && CpuBackend::bf16_matmul_available();
+  const double floor_s = f.frozen / ((bf16_products ? peaks().bf16 : peaks().f32) * 1e9) + f.rest / (peaks().f32 * 1e9);
+  state.counters["step_TFLOP"] = (f.frozen + f.rest) / 1e12;
+  state.counters["frozen_share"] = f.frozen / (f.frozen + f.rest);
+  state.counters["floor_ms"] = 1e3 * floor_s;
+  state.counters["step/floor"] = seconds / n / floor_s;
   state.counters["ref_h100_step_ms"] = ref["flas_train_step_b4s256_ms"].get<double>();
   state.counters["ref_h100_peak_GB"] = ref["flas_train_step_peak_GB"].get<double>();
 }
@@ -121,6 +156,7 @@ void BM_tiny_train_step(benchmark::State& s) { train_step(s, tiny(), train::Grad
 void BM_tiny_train_step_checkpointed(benchmark::State& s) { train_step(s, tiny(), train::GradientStrategy::checkpointed); }
 void BM_2b_train_step(benchmark::State& s) { train_step(s, big(), train::GradientStrategy::direct); }
 void BM_2b_train_step_checkpointed(benchmark::State& s) { train_step(s, big(), train::GradientStrategy::checkpointed); }
+void BM_2b_train_step_bf16_frozen(benchmark::State& s) { train_step(s, big(), train::GradientStrategy::direct, true); }
 
 }  // namespace
 
@@ -128,4 +164,9 @@ BENCHMARK(BM_tiny_train_step)->Unit(benchmark::kMillisecond)->Iterations(5);
 BENCHMARK(BM_tiny_train_step_checkpointed)->Unit(benchmark::kMillisecond)->Iterations(5);
 BENCHMARK(BM_2b_train_step)->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(BM_2b_train_step_checkpointed)->Unit(benchmark::kMillisecond)->Iterations(1);
-BENCHMARK_MAIN();
+BENCHMARK(BM_2b_train_step_bf16_frozen)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+int main(int argc, char** argv) {
+  bench::measure_compute_peaks();
+  return bench::run_benchmarks(argc, argv);
+}

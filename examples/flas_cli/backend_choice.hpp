@@ -37,7 +37,43 @@ inline std::string backend_list() {
   return list;
 }
 
+// --precision exact|bf16: how the cpu backend multiplies activations by bf16 weights in prefill-sized
+// matmuls (CpuBackend::Precision). exact stays the default: docs/performance.md ("Which precision a bf16
+// checkpoint runs in") has the greedy agreement and evaluation scores behind that choice.
+inline void add_precision_option(CLI::App* cmd) {
+  cmd->add_option_function<std::string>(
+         "--precision",
+         [](const std::string& p) {
+#if FLAS_CLI_HAS_CPU_BACKEND
+           CpuBackend::set_precision(p == "bf16" ? CpuBackend::Precision::bf16_activations
+                                                 : CpuBackend::Precision::exact);
+#else
+           FLAS_CHECK(p == "exact", "--precision ", p, ": this flas has no cpu backend (only exact)");
+#endif
+         },
+         "cpu backend, bf16 weights: exact (default; f32 products, matches the reference) or bf16 "
+         "(prompt-sized matmuls round activations to bf16: ~1.6x faster prefill, greedy text may "
+         "drift from the reference; docs/performance.md)")
+      ->check(CLI::IsMember({"exact", "bf16"}))
+      ->default_str("exact");
+}
+
+// ", precision exact|bf16" for the cpu backend (what --precision chose, and whether this CPU runs it),
+// for a command's summary line; nothing for backends without the setting.
+template <class B>
+std::string precision_note() {
+#if FLAS_CLI_HAS_CPU_BACKEND
+  if constexpr (std::is_same_v<B, CpuBackend>) {
+    if (CpuBackend::precision() == CpuBackend::Precision::exact) return ", precision exact";
+    return CpuBackend::bf16_matmul_available() ? ", precision bf16"
+                                               : ", precision bf16 (no bf16 matmul on this CPU: runs exact)";
+  }
+#endif
+  return "";
+}
+
 inline void add_backend_option(CLI::App* cmd, std::string& backend) {
+  add_precision_option(cmd);
   backend = "cpu";
   cmd->add_option("--backend", backend,
                   "Op set: cpu (oneDNN + SIMD)"

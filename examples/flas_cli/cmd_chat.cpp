@@ -4,6 +4,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "backend_choice.hpp"
 #include "steering_session.hpp"
 
 namespace flas::cli {
@@ -74,6 +75,7 @@ void add_chat(CLI::App& app) {
   a->s.steps = 0;
   auto* cmd = app.add_subcommand("chat", "Chat with a model, steered by a FLAS flow (reads messages from stdin)");
   cmd->add_option("--model", a->model_dir, "Hugging Face model folder")->required();
+  add_precision_option(cmd);
   cmd->add_option("--flow", a->flow, "Flow checkpoint (.safetensors; its .json beside it gives layer, steps, T)")->required();
   cmd->add_option("--concept", a->s.concept_text, "The concept to steer towards")->required();
   cmd->add_option("--flowtime", a->s.flowtime, "Flow time T (default: the flow's)");

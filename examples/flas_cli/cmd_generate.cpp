@@ -42,8 +42,8 @@ void run_generate(const GenerateArgs& a) {
   };
   auto r = generate(model, {ids}, opt, gemma2::NoTap{});
   std::fputs("\n", stdout);
-  std::fprintf(stderr, "[flas] %s: prompt %lld tokens in %.1f ms (%.0f tok/s); %lld new tokens, %.1f tok/s decode\n",
-               B::name, static_cast<long long>(r.prompt_tokens), r.prefill_seconds * 1e3,
+  std::fprintf(stderr, "[flas] %s%s: prompt %lld tokens in %.1f ms (%.0f tok/s); %lld new tokens, %.1f tok/s decode\n",
+               B::name, precision_note<B>().c_str(), static_cast<long long>(r.prompt_tokens), r.prefill_seconds * 1e3,
                double(r.prompt_tokens) / std::max(r.prefill_seconds, 1e-9), static_cast<long long>(r.tokens[0].size()),
                double(r.decode_steps) / std::max(r.decode_seconds, 1e-9));
 }

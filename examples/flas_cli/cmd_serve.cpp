@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "backend_choice.hpp"
 #include "commands.hpp"
 #include "flas/serve/http_server.hpp"
 
@@ -73,6 +74,7 @@ void add_serve(CLI::App& app) {
   a->server.model_name.clear();
   auto* cmd = app.add_subcommand("serve", "Serve an OpenAI-compatible API with per-request steering (continuous batching)");
   cmd->add_option("--model", a->model_dir, "Hugging Face model folder")->required();
+  add_precision_option(cmd);
   cmd->add_option("--flow", a->flow, "Flow checkpoint (.safetensors, its .json beside it) or flow folder; without it, no steering");
   cmd->add_option("--host", a->server.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", a->server.port, "Port (0: any free port, printed at start-up)")->capture_default_str();

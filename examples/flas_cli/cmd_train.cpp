@@ -71,6 +71,9 @@ void add_train(CLI::App& app) {
   cmd->add_option("--out", a->out_dir, "Output folder: flow.safetensors, best_flow.safetensors, training state")->capture_default_str();
   cmd->add_flag("--resume", a->recipe.resume, "Continue from the latest state in --out");
   cmd->add_flag("--checkpointed", a->recipe.checkpointed, "Recompute each Euler step in backward (less memory)");
+  cmd->add_flag("--bf16-frozen-forward", a->recipe.bf16_frozen_forward,
+                "cpu backend, bf16 checkpoints: the frozen forward (layers 0..L, concept encoder) with bf16 "
+                "activation products (faster; moves the gradient slightly: docs/performance.md)");
   cmd->add_flag("--xavier", a->xavier, "Xavier-initialise the flow instead of copying layer L");
   add_backend_option(cmd, a->backend);
   cmd->add_option("--seed", a->recipe.seed, "Seed: splits, data order, flow times, initialisation")->capture_default_str();

@@ -8,6 +8,7 @@
 #include "flas/backends/cpu.hpp"
 #include "flas/backends/cpu_backward.hpp"
 namespace flas::cli { using HostBackend = flas::CpuBackend; }
+#define FLAS_CLI_HAS_CPU_BACKEND 1
 #else
 namespace flas::cli { using HostBackend = flas::ScalarBackend<float>; }
 #endif

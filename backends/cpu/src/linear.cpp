@@ -36,8 +36,10 @@ constexpr std::int64_t kTileK = 1152;
 // bf16 weights: streaming the weight twice (two passes of 8 rows) beats widening it for oneDNN up to
 // here — at small M oneDNN's per-call packing of each widened tile costs as much as the product.
 constexpr std::int64_t kStreamingMaxRowsBf16 = 16;
-// Below this many weight elements a decode call is not worth waking a thread team.
-constexpr std::int64_t kParallelMinWeights = 1 << 15;
+// Below this many weight elements a decode call is not worth a thread team: an empty OpenMP region
+// costs ~3 us on the 2-vCPU VMs measured (docs/performance.md), about what one core takes for a
+// 256 x 256 bf16 GEMV from cache; 1 << 15 had every projection of a small model fork and join.
+constexpr std::int64_t kParallelMinWeights = 1 << 17;
 
 const SmallGemmKernel& small_kernel() {
 #if defined(FLAS_CPU_X86)

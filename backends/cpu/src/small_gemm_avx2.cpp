@@ -145,6 +145,9 @@ void f32_rows(const SmallGemm& g, std::int64_t n) {
 // Rows per pass, as for AVX-512 (one sequential stream for small M while x fits in L1, shared x
 // loads otherwise) within 16 ymm registers.
 constexpr std::int64_t kSingleRowMaxK = 4096;
+// Rows this short (a small model's hidden size) are cache-resident and latency-bound: 8 dependent FMAs
+// and a horizontal sum per row at K = 256. Several rows per pass run their chains side by side.
+constexpr std::int64_t kShortRowMaxK = 1024;
 constexpr int kLongRowsPerPass = 2;
 
 template <int M>

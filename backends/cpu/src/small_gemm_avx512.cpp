@@ -160,6 +160,9 @@ void f32_rows(const SmallGemm& g, std::int64_t n) {
 // instead (92% against 58%). From M = 3 the x loads must be shared anyway: as many rows as the 32
 // registers allow (R·M accumulators + 2R weight vectors).
 constexpr std::int64_t kSingleRowMaxK = 4096;
+// Rows this short (a small model's hidden size) are cache-resident and latency-bound: 8 dependent FMAs
+// and a horizontal sum per row at K = 256. Several rows per pass run their chains side by side.
+constexpr std::int64_t kShortRowMaxK = 1024;
 constexpr int kLongRowsPerPass = 4;
 
 template <int M>

@@ -1,6 +1,7 @@
 // How an ISA's decode kernel walks its weight rows: R rows per pass of bf16_rows<M, R> / f32_rows<M, R>,
 // the table rows_per_pass<M>() choosing R, and a wider pass (kLongRowsPerPass) for M <= 2 once a row
-// no longer lets the packed x stay in L1 (K > kSingleRowMaxK). Each ISA's unit includes this INSIDE its
+// no longer lets the packed x stay in L1 (K > kSingleRowMaxK), or is so short (K <= kShortRowMaxK) that
+// one row's FMA chains and horizontal sum cost more than its bytes. Each ISA's unit includes this INSIDE its
 // anonymous namespace, after defining those names: every instantiation is then compiled with that
 // unit's ISA flags and has internal linkage, so no AVX-512 instance can stand in for an AVX2 caller
 // (small_gemm.hpp). No include guard on purpose: one inclusion per kernel unit.
@@ -20,7 +21,7 @@ void run_rows(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {
 template <int M>
 void run_m(const SmallGemm& g, std::int64_t n0, std::int64_t n1) {
   if constexpr (rows_per_pass<M>() == 1 && M <= 2) {
-    if (g.K > kSingleRowMaxK) return run_rows<M, kLongRowsPerPass>(g, n0, n1);
+    if (g.K > kSingleRowMaxK || g.K <= kShortRowMaxK) return run_rows<M, kLongRowsPerPass>(g, n0, n1);
   }
   run_rows<M, rows_per_pass<M>()>(g, n0, n1);
 }

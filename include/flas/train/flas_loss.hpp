@@ -12,9 +12,11 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "flas/condition/concept_encoder.hpp"
+#include "flas/core/precision_scope.hpp"
 #include "flas/ode/butcher_tableau.hpp"
 #include "flas/ode/solve.hpp"
 #include "flas/train/diversity_loss.hpp"
@@ -67,8 +69,13 @@ class FlasLoss {
     check(flow, batch);
     const std::int64_t Bn = batch.input_ids.dim(0), S = batch.input_ids.dim(1);
     const BatchLayout at = BatchLayout::of(Bn, S, batch.attention_mask);
-    const auto h = base_prefix_forward(base_, layer_, batch.input_ids, at);
-    const auto concepts = condition::encode_concepts(base_, batch.concept_ids, batch.concept_mask);
+    const auto frozen = [&] {  // the frozen forward: nothing in it is differentiated
+      Bf16ActivationsScope<B> fast(bf16_frozen_forward_);
+      return std::pair{base_prefix_forward(base_, layer_, batch.input_ids, at),
+                       condition::encode_concepts(base_, batch.concept_ids, batch.concept_mask)};
+    }();
+    const auto& h = frozen.first;
+    const auto& concepts = frozen.second;
     const ConditioningTape<B> cond = record_conditioning(flow, concepts, base_.inv_freq());
 
     // The field accumulates into a target of the activation dtype; another dtype gets a staging copy.
@@ -125,6 +132,11 @@ class FlasLoss {
   // loss is the mean over the global batch's tokens, the diversity loss pairs rows across ranks.
   // Forward-only calls (validation) stay local.
   void set_communicator(const distributed::Communicator& comm) { comm_ = &comm; }
+  // Runs the frozen forward (base layers 0..L and the concept encoder, the largest share of a step's
+  // FLOPs at 2B) with bf16 activation products where the backend has them (precision_scope.hpp). The
+  // upper layers, their VJP and the flow stay exact. Off by default: docs/performance.md measures
+  // what it moves the gradient by.
+  void set_bf16_frozen_forward(bool on) { bf16_frozen_forward_ = on; }
 
   int layer() const { return layer_; }
   float div_weight() const { return div_weight_; }
@@ -200,6 +212,7 @@ class FlasLoss {
   float div_weight_;
   GradientStrategy strategy_;
   const distributed::Communicator* comm_ = &distributed::single_process();
+  bool bf16_frozen_forward_ = false;
 };
 
 }  // namespace flas::train

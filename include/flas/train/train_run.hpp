@@ -32,6 +32,7 @@ struct TrainRecipe {
   float t_min = 0.5f, t_max = 2.0f;
   std::uint64_t seed = 0;
   bool resume = false, checkpointed = false, from_base_layer = true;
+  bool bf16_frozen_forward = false;  // FlasLoss::set_bf16_frozen_forward: base layers 0..L in bf16 products
   field::FlowSwitches switches;  // which parts the flow has, and how it is conditioned
   // What goes into the flow's JSON for inference: default T, solver, inference steps (0: euler_steps).
   float default_flowtime = 2.0f;
@@ -122,6 +123,7 @@ TrainReport train_flow(const TrainRecipe& r, const std::function<void(const Vali
   field::FlasFlow<B> flow(base.config(), base.inv_freq(), field::init_flow(base.config(), base.weights(), r.layer, init));
   FlasLoss<B> loss(base, r.layer, float(r.div_weight), r.checkpointed ? GradientStrategy::checkpointed : GradientStrategy::direct);
   loss.set_communicator(comm);
+  loss.set_bf16_frozen_forward(r.bf16_frozen_forward);
   TrainerOptions o;
   o.steps = r.steps;
   o.batch_size = std::size_t(r.batch_size);
