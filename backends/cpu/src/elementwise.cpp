@@ -19,7 +19,7 @@ void CpuBackend::add(Tensor& y, const Tensor& x) {
   float* yp = y.data<float>();
   const float* xp = x.data<float>();
   const std::int64_t n = y.numel();
-for_each_element(n, [&](std::int64_t i) { yp[i] += xp[i]; });
+  for_each_element(n, [&](std::int64_t i) { yp[i] += xp[i]; });
 }
 
 void CpuBackend::add_gated(Tensor& y, const Tensor& g, const Tensor& x) {
@@ -48,21 +48,21 @@ void CpuBackend::axpy(Tensor& y, float a, const Tensor& x) {
   float* yp = y.data<float>();
   const float* xp = x.data<float>();
   const std::int64_t n = y.numel();
-for_each_element(n, [&](std::int64_t i) { yp[i] += a * xp[i]; });
+  for_each_element(n, [&](std::int64_t i) { yp[i] += a * xp[i]; });
 }
 
 void CpuBackend::scale(Tensor& x, float a) {
   expect_f32(x, "scale", "x");
   float* p = x.data<float>();
   const std::int64_t n = x.numel();
-for_each_element(n, [&](std::int64_t i) { p[i] *= a; });
+  for_each_element(n, [&](std::int64_t i) { p[i] *= a; });
 }
 
 void CpuBackend::fill(Tensor& x, float value) {
   expect_f32(x, "fill", "x");
   float* p = x.data<float>();
   const std::int64_t n = x.numel();
-for_each_element(n, [&](std::int64_t i) { p[i] = value; });
+  for_each_element(n, [&](std::int64_t i) { p[i] = value; });
 }
 
 void CpuBackend::copy(Tensor& dst, const Tensor& src) {
@@ -75,7 +75,7 @@ void CpuBackend::softcap(Tensor& x, float cap) {
   expect_f32(x, "softcap", "x");
   float* p = x.data<float>();
   const std::int64_t n = x.numel();
-for_each_element(n, [&](std::int64_t i) { p[i] = cap * fast_tanh(p[i] / cap); });
+  for_each_element(n, [&](std::int64_t i) { p[i] = cap * fast_tanh(p[i] / cap); });
 }
 
 void CpuBackend::gelu_tanh_mul(const Tensor& gate, const Tensor& up, Tensor& out) {
@@ -91,7 +91,7 @@ void CpuBackend::gelu_tanh_mul(const Tensor& gate, const Tensor& up, Tensor& out
   // 0.5·x·(1 + tanh(u)) written as x / (1 + e^(−2u)), the same function: for x < 0 the first form
   // cancels (1 + tanh(u) → 0, losing ~1e-4 relative at x = −3.5), the second does not.
   constexpr float two_k = 2.0f * 0.7978845608028654f;  // 2·sqrt(2/pi)
-for_each_element(n, [&](std::int64_t i) {
+  for_each_element(n, [&](std::int64_t i) {
     const float x = g[i];
     o[i] = x / (1.0f + fast_exp(-two_k * (x + 0.044715f * x * x * x))) * u[i];
   });

@@ -139,7 +139,7 @@ void BackwardOps<CpuBackend>::gelu_tanh_mul_backward(const Tensor& gate, const T
   const float* dop = dout.data<float>();
   float* dgp = dgate.data<float>();
   float* dupp = dup.data<float>();
-for_each_element(n, [&](std::int64_t i) {
+  for_each_element(n, [&](std::int64_t i) {
     const float g = gp[i], u = upp[i], d = dop[i];
     const float sig = 1.0f / (1.0f + fast_exp(-2.0f * k * (g + c * g * g * g)));
     const float dgelu = sig + 2.0f * g * sig * (1.0f - sig) * k * (1.0f + 3.0f * c * g * g);
@@ -155,7 +155,7 @@ void BackwardOps<CpuBackend>::softcap_backward(const Tensor& y, float cap, const
   const float* yp = y.data<float>();
   const float* dyp = dy.data<float>();
   float* dxp = dx.data<float>();
-for_each_element(n, [&](std::int64_t i) {
+  for_each_element(n, [&](std::int64_t i) {
     const float t = yp[i] / cap;
     dxp[i] = dyp[i] * (1.0f - t * t);
   });
@@ -168,7 +168,7 @@ void BackwardOps<CpuBackend>::silu_backward(const Tensor& x, const Tensor& dy, T
   const float* xp = x.data<float>();
   const float* dyp = dy.data<float>();
   float* dxp = dx.data<float>();
-for_each_element(n, [&](std::int64_t i) {
+  for_each_element(n, [&](std::int64_t i) {
     const float xi = xp[i], sig = 1.0f / (1.0f + fast_exp(-xi));
     dxp[i] = dyp[i] * sig * (1.0f + xi * (1.0f - sig));
   });
