@@ -11,14 +11,15 @@ struct LinearCase {
 };
 
 // M covers the decode kernel (1, 3, 8), prefill (9, 17, 33, 128) and the AVX-512 prefill kernel's
-// groups of 64 rows with a tail (70, 200); K covers multiples of the SIMD widths and their tails, odd
+// groups of 64 rows with a tail (70, 200), several groups over several k-slices (130 x 6200); K covers multiples of the SIMD widths and their tails, odd
 // K (a lone last weight), K > 1152 the oneDNN path's split of bf16 weight rows, K > 1024 / 2048 the
 // prefill kernel's k-slices, K > 4096 the decode kernel's switch to several rows per pass; N covers
 // row-block, 6-row tile and weight-tile (128) tails.
 constexpr LinearCase kCases[] = {{1, 1, 1},    {1, 37, 19},   {1, 130, 256}, {3, 67, 100},  {8, 64, 333},
                                  {8, 129, 48}, {9, 40, 31},   {33, 50, 77},  {33, 257, 64}, {128, 96, 257},
                                  {128, 300, 1000}, {17, 130, 2500}, {2, 5000, 40}, {1, 37, 4500},
-                                 {2, 11, 4103}, {70, 23, 2049}, {200, 13, 3}};
+                                 {2, 11, 4103}, {70, 23, 2049}, {200, 13, 3},
+                                 {130, 40, 6200}};
 
 template <class B>
 void check_linear(const LinearCase& c, DType wdt, bool with_bias, DType bias_dt) {
