@@ -14,6 +14,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -125,7 +126,18 @@ const PrefillGemmKernel* prefill_kernel(CpuBackend::Precision p) {
 #endif
 }
 
-// x packed once by all threads (a group of rows each), then disjoint column ranges per thread.
+// Columns per unit of prefill work: units are handed out one at a time (below), so a thread that a
+// neighbour slows down does less of the matmul instead of keeping the other waiting at the barrier
+// (libgomp's spin there was ~10% of a 2B prefill's matmul time with fixed halves). At least 8 units
+// per thread; at most 96 columns, so one unit's walk over a 64-row group's k-slice (which the kernel
+// keeps in L2) is long enough to pay for bringing that slice back from L3.
+std::int64_t prefill_unit_cols(std::int64_t N, std::int64_t threads, std::int64_t tile) {
+  const std::int64_t want = (N + 8 * threads - 1) / (8 * threads);
+  return std::clamp((want + tile - 1) / tile * tile, 8 * tile, 16 * tile);
+}
+
+// x packed once by all threads (a group of rows each), then column units taken in turn by whichever
+// thread is free; each unit is one call of the kernel (all of its k-slices and row groups).
 void prefill_with_kernel(const LinearArgs& a, const PrefillGemmKernel& k) {
   // Reused (prefill calls this for every projection) and never zero-filled: the packing writes all of it.
   thread_local std::unique_ptr<std::uint32_t[]> buffer;
@@ -137,15 +149,17 @@ void prefill_with_kernel(const LinearArgs& a, const PrefillGemmKernel& k) {
   std::uint32_t* packed = buffer.get() + (16 - reinterpret_cast<std::uintptr_t>(buffer.get()) / 4 % 16) % 16;
   const PrefillGemm g{packed, a.M, a.K, static_cast<const std::uint16_t*>(a.w.raw()), a.bias, a.y, a.N};
   const std::int64_t groups = (a.M + k.pack_rows - 1) / k.pack_rows;
+  const std::int64_t cols = prefill_unit_cols(a.N, omp_get_max_threads(), k.tile_cols);
+  const std::int64_t units = (a.N + cols - 1) / cols;
+  std::atomic<std::int64_t> next_unit{0};
 #pragma omp parallel
   {
     const std::int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
     for (std::int64_t i = t; i < groups; i += threads)
       k.pack(a.x, a.M, a.K, i * k.pack_rows, std::min(a.M, (i + 1) * k.pack_rows), packed);
 #pragma omp barrier
-    const std::int64_t tile = k.tile_cols, chunk = ((a.N + threads - 1) / threads + tile - 1) / tile * tile;
-    const std::int64_t n0 = std::min(a.N, t * chunk), n1 = std::min(a.N, n0 + chunk);
-    if (n0 < n1) k.run(g, n0, n1);
+    for (std::int64_t u; (u = next_unit.fetch_add(1, std::memory_order_relaxed)) < units;)
+      k.run(g, u * cols, std::min(a.N, (u + 1) * cols));
   }
 }
 
