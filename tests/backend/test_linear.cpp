@@ -81,6 +81,49 @@ TEST_CASE_TEMPLATE("linear may write over its input", B, FLAS_CONFORMANCE_BACKEN
   }
 }
 
+// Projections of one x in one launch (q/k/v, gate/up): each output within the f64 oracle's tolerance,
+// and at prefill sizes exactly what its own linear gives (same kernel, same k order; the decode
+// kernel's row blocks, like a lone call's, depend on how rows are split over threads). Decode and
+// prefill sizes, N
+// off the 6-row tile, several parts large enough for the tail units, f32 weights, mixed weight
+// dtypes (the launch then falls back to one linear each).
+TEST_CASE_TEMPLATE("linear_shared_input matches one linear per weight", B, FLAS_CONFORMANCE_BACKENDS) {
+  struct Case {
+    std::int64_t M, K;
+    std::int64_t N[3];
+    DType last_dtype;
+  };
+  // Decode: the weight rows end to end split over threads (total rows x K >= 2^17), one split
+  // inside a part at a row that is no multiple of 8; f32 weights; two passes of 8 rows.
+  for (const Case& c : {Case{1, 64, {40, 24, 24}, DType::BF16}, Case{8, 1000, {70, 90, 13}, DType::BF16},
+                        Case{3, 512, {200, 100, 100}, DType::F32}, Case{12, 800, {100, 77, 30}, DType::BF16},
+                        Case{17, 100, {50, 7, 13}, DType::BF16},
+                        Case{70, 257, {300, 150, 150}, DType::BF16}, Case{130, 3100, {96, 1000, 20}, DType::BF16},
+                        Case{128, 64, {64, 32, 32}, DType::F32}}) {
+    CAPTURE(c.M);
+    CAPTURE(c.K);
+    const Tensor x = random_tensor({c.M, c.K});
+    const Tensor w[3] = {random_tensor({c.N[0], c.K}, DType::BF16), random_tensor({c.N[1], c.K}, DType::BF16),
+                         random_tensor({c.N[2], c.K}, c.last_dtype)};
+    for_each_variant<B>([&](const std::string& variant) {
+      CAPTURE(variant);
+      Tensor y[3] = {poisoned({c.M, c.N[0]}), poisoned({c.M, c.N[1]}), poisoned({c.M, c.N[2]})};
+      linear_shared_input<B>(x, {{&w[0], &y[0]}, {&w[1], &y[1]}, {&w[2], &y[2]}});
+      for (int i = 0; i < 3; ++i) {
+        CAPTURE(i);
+        if (c.M > 16) {  // the prefill kernel: each column's sum in k order, whatever the units
+          Tensor alone = poisoned({c.M, c.N[i]});
+          B::linear(x, w[i], nullptr, alone);
+          FLAS_CHECK_CLOSE(y[i], alone, 0.0);
+        }
+        Tensor ref = Tensor::empty({c.M, c.N[i]}, DType::F64);
+        Ref::linear(to_f64(x), w[i], nullptr, ref);
+        FLAS_CHECK_CLOSE(y[i], ref, kReduction);
+      }
+    });
+  }
+}
+
 #if !defined(FLAS_TEST_KOKKOS)  // CpuBackend's own precision mode
 TEST_CASE("linear's bf16-activation mode stays within bf16 rounding, and is off by default") {
   CHECK(CpuBackend::precision() == CpuBackend::Precision::exact);
@@ -102,6 +145,17 @@ TEST_CASE("linear's bf16-activation mode stays within bf16 rounding, and is off 
     CpuBackend::linear(x, w, &bias, y2);
     CpuBackend::set_precision(CpuBackend::Precision::exact);
     FLAS_CHECK_CLOSE(y2, y, 0.0);
+    // Projections of one x in this mode: one launch of the bf16 kernel, each output as its own call.
+    const Tensor w2 = random_tensor({c.N + 5, c.K}, DType::BF16);
+    Tensor y3 = poisoned({c.M, c.N}), y4 = poisoned({c.M, c.N + 5}), alone = poisoned({c.M, c.N + 5});
+    CpuBackend::set_precision(CpuBackend::Precision::bf16_activations);
+    linear_shared_input<CpuBackend>(x, {{&w, &y3}, {&w2, &y4}});
+    CpuBackend::set_precision(CpuBackend::Precision::exact);
+    CpuBackend::linear(x, w2, nullptr, alone, CpuBackend::Precision::bf16_activations);
+    FLAS_CHECK_CLOSE(y4, alone, 0.0);
+    Tensor no_bias = poisoned({c.M, c.N});
+    CpuBackend::linear(x, w, nullptr, no_bias, CpuBackend::Precision::bf16_activations);
+    FLAS_CHECK_CLOSE(y3, no_bias, 0.0);
   }
 }
 

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "flas/backends/cpu.hpp"
@@ -61,29 +62,51 @@ struct LinearArgs {
   float* y;
 };
 
-void decode_linear(const LinearArgs& a) {
+// One weight's share of a launch: its output columns go to their own y.
+struct ColumnPart {
+  const void* w;        // [N, K], F32 or BF16 (the prefill kernels: BF16)
+  const float* bias;    // [N] or nullptr
+  float* y;             // [M, N]
+  std::int64_t N;
+};
+
+// x packed once per pass of max_m rows; the weight rows of all parts, end to end, split into
+// contiguous ranges (multiples of 8), one per thread: every thread streams its own region.
+void decode_parts(const float* x0, std::int64_t M, std::int64_t K, std::span<const ColumnPart> parts, bool bf16w) {
   const SmallGemmKernel& k = small_kernel();
-  const bool bf16w = a.w.dtype() == DType::BF16;
-  const std::int64_t threads = a.N * a.K >= kParallelMinWeights ? omp_get_max_threads() : 1;
+  // Each part padded to a multiple of 8 rows end to end, so every split falls on a multiple of 8 of
+  // its part: the kernel's row blocks, hence its results, are those of a call on that part alone.
+  const auto padded = [](std::int64_t n) { return (n + 7) / 8 * 8; };
+  std::int64_t total = 0;
+  for (const ColumnPart& p : parts) total += padded(p.N);
+  const std::int64_t threads = total * K >= kParallelMinWeights ? omp_get_max_threads() : 1;
   thread_local std::vector<float> packed;  // reused: decode calls this hundreds of times per token
-  for (std::int64_t m0 = 0; m0 < a.M; m0 += k.max_m) {
-    const std::int64_t mc = std::min(k.max_m, a.M - m0);
-    const float* x = a.x + m0 * a.K;
-    if (const std::int64_t size = k.packed_size(mc, a.K, bf16w); size > 0) {
+  for (std::int64_t m0 = 0; m0 < M; m0 += k.max_m) {
+    const std::int64_t mc = std::min(k.max_m, M - m0);
+    const float* x = x0 + m0 * K;
+    if (const std::int64_t size = k.packed_size(mc, K, bf16w); size > 0) {
       packed.resize(std::size_t(size));
-      k.pack(x, mc, a.K, bf16w, packed.data());
+      k.pack(x, mc, K, bf16w, packed.data());
       x = packed.data();
     }
-    const SmallGemm g{x, mc, a.K, a.w.raw(), bf16w, a.bias, a.y + m0 * a.N, a.N};
-    // Contiguous row ranges, multiples of 8, one per thread: every thread streams its own region.
-    const std::int64_t per = (a.N + threads - 1) / threads;
+    const std::int64_t per = (total + threads - 1) / threads;
     const std::int64_t chunk = (per + 7) / 8 * 8;
 #pragma omp parallel for num_threads(int(threads)) schedule(static, 1) if (threads > 1)
     for (std::int64_t t = 0; t < threads; ++t) {
-      const std::int64_t n0 = std::min(a.N, t * chunk), n1 = std::min(a.N, n0 + chunk);
-      if (n0 < n1) k.run(g, n0, n1);
+      const std::int64_t r0 = std::min(total, t * chunk), r1 = std::min(total, r0 + chunk);
+      std::int64_t first = 0;  // the part's first row in the end-to-end order
+      for (const ColumnPart& p : parts) {
+        const std::int64_t n0 = std::max(r0, first) - first, n1 = std::min(r1, first + p.N) - first;
+        if (n0 < n1) k.run(SmallGemm{x, mc, K, p.w, bf16w, p.bias, p.y + m0 * p.N, p.N}, n0, n1);
+        first += padded(p.N);
+      }
     }
   }
+}
+
+void decode_linear(const LinearArgs& a) {
+  const ColumnPart part{a.w.raw(), a.bias, a.y, a.N};
+  decode_parts(a.x, a.M, a.K, std::span(&part, 1), a.w.dtype() == DType::BF16);
 }
 
 void prefill_f32_weights(const LinearArgs& a) {
@@ -136,31 +159,60 @@ std::int64_t prefill_unit_cols(std::int64_t N, std::int64_t threads, std::int64_
   return std::clamp((want + tile - 1) / tile * tile, 8 * tile, 16 * tile);
 }
 
-// x packed once by all threads (a group of rows each), then column units taken in turn by whichever
-// thread is free; each unit is one call of the kernel (all of its k-slices and row groups).
-void prefill_with_kernel(const LinearArgs& a, const PrefillGemmKernel& k) {
+// x [M, K] packed once by all threads (a group of rows each), then column units of every part taken
+// in turn by whichever thread is free; each unit is one call of the kernel (all of its k-slices and
+// row groups). Several parts (projections of the same x) share the packing and the one barrier.
+void prefill_with_kernel(const float* x, std::int64_t M, std::int64_t K, std::span<const ColumnPart> parts,
+                         const PrefillGemmKernel& k) {
   // Reused (prefill calls this for every projection) and never zero-filled: the packing writes all of it.
   thread_local std::unique_ptr<std::uint32_t[]> buffer;
   thread_local std::size_t capacity = 0;
-  if (const auto words = std::size_t(k.packed_bytes(a.M, a.K) / 4 + 16); words > capacity) {
+  if (const auto words = std::size_t(k.packed_bytes(M, K) / 4 + 16); words > capacity) {
     buffer.reset(new std::uint32_t[words]);
     capacity = words;
   }
   std::uint32_t* packed = buffer.get() + (16 - reinterpret_cast<std::uintptr_t>(buffer.get()) / 4 % 16) % 16;
-  const PrefillGemm g{packed, a.M, a.K, static_cast<const std::uint16_t*>(a.w.raw()), a.bias, a.y, a.N};
-  const std::int64_t groups = (a.M + k.pack_rows - 1) / k.pack_rows;
-  const std::int64_t cols = prefill_unit_cols(a.N, omp_get_max_threads(), k.tile_cols);
-  const std::int64_t units = (a.N + cols - 1) / cols;
+  std::int64_t total_cols = 0;
+  for (const ColumnPart& p : parts) total_cols += p.N;
+  const std::int64_t cols = prefill_unit_cols(total_cols, omp_get_max_threads(), k.tile_cols);
+  struct Unit {
+    std::int32_t part;
+    std::int64_t n0, n1;
+  };
+  thread_local std::vector<Unit> units;
+  units.clear();
+  // The last columns (one unit per thread's worth) go in quarter units: whoever finishes last then
+  // waits for at most a quarter unit at the barrier.
+  const std::int64_t threads = omp_get_max_threads();
+  const std::int64_t tail_cols = std::max(4 * k.tile_cols, cols / 4 / k.tile_cols * k.tile_cols);
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::int64_t N = parts[i].N;
+    const std::int64_t tail_from = i + 1 < parts.size() ? N : std::max<std::int64_t>(0, N - threads * cols) / k.tile_cols * k.tile_cols;
+    for (std::int64_t n0 = 0; n0 < N;) {
+      const std::int64_t n1 = std::min(N, n0 + (n0 < tail_from ? std::min(cols, std::max(tail_from - n0, tail_cols)) : tail_cols));
+      units.push_back({std::int32_t(i), n0, n1});
+      n0 = n1;
+    }
+  }
+  const std::int64_t groups = (M + k.pack_rows - 1) / k.pack_rows, unit_count = std::int64_t(units.size());
+  const Unit* unit = units.data();
   std::atomic<std::int64_t> next_unit{0};
 #pragma omp parallel
   {
     const std::int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
     for (std::int64_t i = t; i < groups; i += threads)
-      k.pack(a.x, a.M, a.K, i * k.pack_rows, std::min(a.M, (i + 1) * k.pack_rows), packed);
+      k.pack(x, M, K, i * k.pack_rows, std::min(M, (i + 1) * k.pack_rows), packed);
 #pragma omp barrier
-    for (std::int64_t u; (u = next_unit.fetch_add(1, std::memory_order_relaxed)) < units;)
-      k.run(g, u * cols, std::min(a.N, (u + 1) * cols));
+    for (std::int64_t u; (u = next_unit.fetch_add(1, std::memory_order_relaxed)) < unit_count;) {
+      const ColumnPart& p = parts[std::size_t(unit[u].part)];
+      k.run(PrefillGemm{packed, M, K, static_cast<const std::uint16_t*>(p.w), p.bias, p.y, p.N}, unit[u].n0, unit[u].n1);
+    }
   }
+}
+
+void prefill_with_kernel(const LinearArgs& a, const PrefillGemmKernel& k) {
+  const ColumnPart part{a.w.raw(), a.bias, a.y, a.N};
+  prefill_with_kernel(a.x, a.M, a.K, std::span(&part, 1), k);
 }
 
 void prefill_bf16_fast(const LinearArgs& a) {
@@ -172,10 +224,44 @@ void prefill_bf16_fast(const LinearArgs& a) {
   onednn_matmul(s, xb.data(), a.w.raw(), a.bias, a.y);
 }
 
+// The prefill kernel a prompt-sized call with bf16 weights runs on in mode p, or nullptr where it
+// takes oneDNN (bf16 mode on AMX) or the tile-widening fallback (no AVX-512).
+const PrefillGemmKernel* bf16_weights_kernel(CpuBackend::Precision p) {
+  if (p == CpuBackend::Precision::bf16_activations) {
+    if (const PrefillGemmKernel* k = prefill_kernel(p)) return k;
+    if (CpuBackend::bf16_matmul_available()) return nullptr;
+  }
+  return prefill_kernel(CpuBackend::Precision::exact);
+}
+
 }  // namespace
 
 bool CpuBackend::bf16_matmul_available() {
   return prefill_kernel(Precision::bf16_activations) != nullptr || onednn_has_fast(MatmulType::bf16);
+}
+
+void CpuBackend::linear_shared_input(const Tensor& x, std::span<const SharedInputProjection<Tensor>> ps) {
+  const std::int64_t M = rows_of(x), K = x.rank() == 0 ? 0 : x.dim(-1);
+  const DType wdt = ps.empty() ? DType::F32 : ps[0].w->dtype();
+  // One launch where every projection would take the same path on its own with the same packed x;
+  // anything else (mixed weight dtypes, an output aliasing x, a shape linear must reject, a path
+  // without a shared packing) goes one by one.
+  bool same = x.dtype() == DType::F32 && M > 0 && K > 0 && ps.size() > 1 && (wdt == DType::F32 || wdt == DType::BF16);
+  for (const auto& p : ps)
+    same = same && p.w->dtype() == wdt && p.w->rank() == 2 && p.w->dim(1) == K && p.y->dtype() == DType::F32 &&
+           p.y->numel() == M * p.w->dim(0) && !overlaps(x, *p.y);
+  const bool decode = M <= small_m_max || (wdt == DType::BF16 && M <= kStreamingMaxRowsBf16);
+  const PrefillGemmKernel* k = same && !decode && wdt == DType::BF16 ? bf16_weights_kernel(precision()) : nullptr;
+  if (!same || (!decode && !k)) {
+    for (const auto& p : ps) linear(x, *p.w, nullptr, *p.y);
+    return;
+  }
+  std::vector<ColumnPart> parts;
+  for (const auto& p : ps) parts.push_back({p.w->raw(), nullptr, p.y->data<float>(), p.w->dim(0)});
+  if (decode)
+    decode_parts(x.data<float>(), M, K, parts, wdt == DType::BF16);
+  else
+    prefill_with_kernel(x.data<float>(), M, K, parts, *k);
 }
 
 void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
@@ -214,12 +300,10 @@ void CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor* bias, Te
     decode_linear(a);
   } else if (w.dtype() == DType::F32) {
     prefill_f32_weights(a);
-  } else if (const PrefillGemmKernel* k = prefill_kernel(p); p == Precision::bf16_activations && k) {
+  } else if (const PrefillGemmKernel* k = bf16_weights_kernel(p)) {
     prefill_with_kernel(a, *k);
   } else if (p == Precision::bf16_activations && bf16_matmul_available()) {
     prefill_bf16_fast(a);
-  } else if (const PrefillGemmKernel* exact = prefill_kernel(Precision::exact)) {
-    prefill_with_kernel(a, *exact);
   } else {
     prefill_bf16_weights_exact(a);
   }

@@ -4,6 +4,7 @@
 // mask rule, o projection. The base model (hf_min rule, sliding window on some layers) and the FLAS
 // flow's self-attention (flas_additive rule, no window) both run through here.
 #include "flas/core/backend.hpp"
+#include "flas/core/shared_input_linear.hpp"
 #include "flas/models/gemma2/weights.hpp"
 
 namespace flas::gemma2 {
@@ -35,9 +36,7 @@ tensor_t<B> cached_self_attention(const AttentionWeights& w, const HeadLayout& h
   auto q = new_activation<B>({Bn, S, hl.heads, hl.head_dim});
   auto k = new_activation<B>({Bn, S, hl.kv_heads, hl.head_dim});
   auto v = new_activation<B>({Bn, S, hl.kv_heads, hl.head_dim});
-  B::linear(x_normed, w.q_proj, nullptr, q);
-  B::linear(x_normed, w.k_proj, nullptr, k);
-  B::linear(x_normed, w.v_proj, nullptr, v);
+  linear_shared_input<B>(x_normed, {{&w.q_proj, &q}, {&w.k_proj, &k}, {&w.v_proj, &v}});
   B::rope(q, at.positions, inv_freq);
   B::rope(k, at.positions, inv_freq);
   for (std::int64_t b = 0; b < Bn; ++b) {
@@ -63,8 +62,7 @@ tensor_t<B> gated_mlp(const MlpWeights& w, const tensor_t<B>& x_normed) {
   inner[inner.rank() - 1] = w.gate_proj.dim(0);
   auto gate = new_activation<B>(inner);
   auto up = new_activation<B>(inner);
-  B::linear(x_normed, w.gate_proj, nullptr, gate);
-  B::linear(x_normed, w.up_proj, nullptr, up);
+  linear_shared_input<B>(x_normed, {{&w.gate_proj, &gate}, {&w.up_proj, &up}});
   B::gelu_tanh_mul(gate, up, gate);
   auto out = new_activation<B>(x_normed.shape());
   B::linear(gate, w.down_proj, nullptr, out);

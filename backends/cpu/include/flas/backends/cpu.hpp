@@ -9,12 +9,14 @@
 //   (AVX2, SSE41, AVX512_CORE...) caps them too, so one variable moves both to the same level.
 // Threads: OpenMP, honouring OMP_NUM_THREADS; set_num_threads() overrides it for later calls.
 #include <cstdint>
+#include <span>
 
 #include "flas/core/backend.hpp"
 #include "flas/core/dtype.hpp"
 #include "flas/core/memory_space.hpp"
 #include "flas/core/tensor.hpp"
 #include "flas/core/attention_params.hpp"
+#include "flas/core/shared_input_linear.hpp"
 
 namespace flas {
 
@@ -54,6 +56,10 @@ struct CpuBackend {
   static void embedding(const Tensor& ids, const Tensor& table, float scale, Tensor& out);
   static void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y);
   static void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, Precision p);
+  // Projections of one x (flas/core/shared_input_linear.hpp) in one launch: x packed once, one thread
+  // team; decode sizes with weights of one dtype, prefill sizes with bf16 weights on the prefill
+  // kernel. Anything else: one linear per weight.
+  static void linear_shared_input(const Tensor& x, std::span<const SharedInputProjection<Tensor>> ps);
   static void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y);
   static void add(Tensor& y, const Tensor& x);
   static void add_gated(Tensor& y, const Tensor& g, const Tensor& x);
