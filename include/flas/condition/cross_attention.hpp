@@ -8,6 +8,7 @@
 
 #include "flas/condition/concept_encoder.hpp"
 #include "flas/core/backend.hpp"
+#include "flas/core/shared_input_linear.hpp"
 #include "flas/models/gemma2/attention.hpp"
 
 namespace flas::condition {
@@ -29,8 +30,7 @@ ConceptKV<B> concept_keys_values(const CrossAttentionWeights& w, const gemma2::H
   const std::int64_t Bn = concepts.rows(), Lc = concepts.length();
   ConceptKV<B> kv{gemma2::new_activation<B>({Bn, Lc, hl.kv_heads, hl.head_dim}),
                   gemma2::new_activation<B>({Bn, Lc, hl.kv_heads, hl.head_dim}), concepts.mask};
-  B::linear(concepts.hidden, w.k_proj, nullptr, kv.k);
-  B::linear(concepts.hidden, w.v_proj, nullptr, kv.v);
+  linear_shared_input<B>(concepts.hidden, {{&w.k_proj, &kv.k}, {&w.v_proj, &kv.v}});
   B::rms_norm(kv.k, w.k_norm, eps, kv.k);
   Tensor pos = Tensor::empty({Bn, Lc}, DType::I64);
   for (std::int64_t i = 0; i < Bn * Lc; ++i) pos.data<std::int64_t>()[i] = i % Lc;

@@ -13,6 +13,7 @@
 #include <initializer_list>
 
 #include "flas/core/backward.hpp"
+#include "flas/core/shared_input_linear.hpp"
 #include "flas/models/gemma2/decoder_layer.hpp"
 #include "flas/train/activations.hpp"
 #include "flas/train/batch_layout.hpp"
@@ -57,9 +58,7 @@ void decoder_layer_forward_recorded(const gemma2::Config& c, int layer, const ge
   tape.q = activation<B>({Bn, S, nH, hd});
   tape.k = activation<B>({Bn, S, nKV, hd});
   tape.v = activation<B>({Bn, S, nKV, hd});
-  B::linear(normed, w.attn.q_proj, nullptr, tape.q);
-  B::linear(normed, w.attn.k_proj, nullptr, tape.k);
-  B::linear(normed, w.attn.v_proj, nullptr, tape.v);
+  linear_shared_input<B>(normed, {{&w.attn.q_proj, &tape.q}, {&w.attn.k_proj, &tape.k}, {&w.attn.v_proj, &tape.v}});
   B::rope(tape.q, at.positions, inv_freq);
   B::rope(tape.k, at.positions, inv_freq);
   tape.attn = activation<B>({Bn, S, nH, hd});
@@ -73,8 +72,7 @@ void decoder_layer_forward_recorded(const gemma2::Config& c, int layer, const ge
   B::rms_norm(h, w.pre_ff_norm, eps, normed);
   tape.gate = activation<B>({Bn, S, I});
   tape.up = activation<B>({Bn, S, I});
-  B::linear(normed, w.mlp.gate_proj, nullptr, tape.gate);
-  B::linear(normed, w.mlp.up_proj, nullptr, tape.up);
+  linear_shared_input<B>(normed, {{&w.mlp.gate_proj, &tape.gate}, {&w.mlp.up_proj, &tape.up}});
   auto act = activation<B>({Bn, S, I});
   B::gelu_tanh_mul(tape.gate, tape.up, act);
   tape.mlp_proj = activation<B>({Bn, S, H});

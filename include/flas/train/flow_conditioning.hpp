@@ -11,6 +11,7 @@
 #include "flas/condition/concept_encoder.hpp"
 #include "flas/condition/pooled_concept.hpp"
 #include "flas/core/backward.hpp"
+#include "flas/core/shared_input_linear.hpp"
 #include "flas/field/flas_flow.hpp"
 #include "flas/train/activations.hpp"
 
@@ -51,8 +52,7 @@ ConditioningTape<B> record_conditioning(const field::FlasFlow<B>& flow, const co
     for (const auto& blk : w.blocks) {
       condition::ConceptKV<B> ckv{activation<B>(kv), activation<B>(kv), concepts.mask};
       auto k_raw = activation<B>(kv);
-      B::linear(concepts.hidden, blk.cross.k_proj, nullptr, k_raw);
-      B::linear(concepts.hidden, blk.cross.v_proj, nullptr, ckv.v);
+      linear_shared_input<B>(concepts.hidden, {{&blk.cross.k_proj, &k_raw}, {&blk.cross.v_proj, &ckv.v}});
       B::rms_norm(k_raw, blk.cross.k_norm, eps, ckv.k);
       B::rope(ckv.k, tape.concept_positions, inv_freq);
       tape.cond.per_block.push_back(ckv);

@@ -16,9 +16,10 @@
 #include <vector>
 
 #include "flas/condition/time_embedding.hpp"
+#include "flas/core/shared_input_linear.hpp"
 #include "flas/field/flas_flow.hpp"
-#include "flas/train/batch_layout.hpp"
 #include "flas/train/activations.hpp"
+#include "flas/train/batch_layout.hpp"
 #include "flas/train/flow_conditioning.hpp"
 
 namespace flas::train {
@@ -144,9 +145,7 @@ tensor_t<B> flow_velocity(const field::FlasFlow<B>& flow, const ConditioningTape
       if (keep) bt->x_self = copy_of<B>(x);
       B::rms_norm(x, blk.pre_sa_norm, eps, n);
       auto q = activation<B>({Bn, S, nH, hd}), k = activation<B>({Bn, S, nKV, hd}), v = activation<B>({Bn, S, nKV, hd});
-      B::linear(n, blk.self_attn.q_proj, nullptr, q);
-      B::linear(n, blk.self_attn.k_proj, nullptr, k);
-      B::linear(n, blk.self_attn.v_proj, nullptr, v);
+      linear_shared_input<B>(n, {{&blk.self_attn.q_proj, &q}, {&blk.self_attn.k_proj, &k}, {&blk.self_attn.v_proj, &v}});
       B::rope(q, at.positions, inv_freq);
       B::rope(k, at.positions, inv_freq);
       auto attn = activation<B>({Bn, S, nH, hd});
@@ -161,8 +160,7 @@ tensor_t<B> flow_velocity(const field::FlasFlow<B>& flow, const ConditioningTape
       if (keep) bt->x_mlp = copy_of<B>(x);
       B::rms_norm(x, blk.pre_mlp_norm, eps, n);
       auto gate = activation<B>({Bn, S, I}), up = activation<B>({Bn, S, I}), act = activation<B>({Bn, S, I});
-      B::linear(n, blk.mlp.gate_proj, nullptr, gate);
-      B::linear(n, blk.mlp.up_proj, nullptr, up);
+      linear_shared_input<B>(n, {{&blk.mlp.gate_proj, &gate}, {&blk.mlp.up_proj, &up}});
       B::gelu_tanh_mul(gate, up, act);
       auto down = activation<B>({Bn, S, H});
       B::linear(act, blk.mlp.down_proj, nullptr, down);
