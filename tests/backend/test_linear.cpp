@@ -124,6 +124,23 @@ TEST_CASE_TEMPLATE("linear_shared_input matches one linear per weight", B, FLAS_
   }
 }
 
+TEST_CASE_TEMPLATE("linear_shared_input with outputs sharing bytes acts as one linear after another", B,
+                   FLAS_CONFORMANCE_BACKENDS) {
+  // Decode and prefill sizes: a fused launch would race on the shared output.
+  for (const std::int64_t M : {std::int64_t(4), std::int64_t(130)}) {
+    CAPTURE(M);
+    const Tensor x = random_tensor({M, 600});
+    const Tensor w0 = random_tensor({256, 600}, DType::BF16), w1 = random_tensor({256, 600}, DType::BF16);
+    Tensor shared = poisoned({M, 256}), other = poisoned({M, 256});
+    linear_shared_input<B>(x, {{&w0, &shared}, {&w1, &shared}, {&w0, &other}});
+    Tensor last = poisoned({M, 256}), first = poisoned({M, 256});
+    B::linear(x, w1, nullptr, last);
+    B::linear(x, w0, nullptr, first);
+    FLAS_CHECK_CLOSE(shared, last, 0.0);
+    FLAS_CHECK_CLOSE(other, first, 0.0);
+  }
+}
+
 #if !defined(FLAS_TEST_KOKKOS)  // CpuBackend's own precision mode
 TEST_CASE("linear's bf16-activation mode stays within bf16 rounding, and is off by default") {
   CHECK(CpuBackend::precision() == CpuBackend::Precision::exact);

@@ -244,12 +244,15 @@ void CpuBackend::linear_shared_input(const Tensor& x, std::span<const SharedInpu
   const std::int64_t M = rows_of(x), K = x.rank() == 0 ? 0 : x.dim(-1);
   const DType wdt = ps.empty() ? DType::F32 : ps[0].w->dtype();
   // One launch where every projection would take the same path on its own with the same packed x;
-  // anything else (mixed weight dtypes, an output aliasing x, a shape linear must reject, a path
-  // without a shared packing) goes one by one.
+  // anything else (mixed weight dtypes, an output aliasing x or another output, a shape linear must
+  // reject, a path without a shared packing) goes one by one.
   bool same = x.dtype() == DType::F32 && M > 0 && K > 0 && ps.size() > 1 && (wdt == DType::F32 || wdt == DType::BF16);
   for (const auto& p : ps)
     same = same && p.w->dtype() == wdt && p.w->rank() == 2 && p.w->dim(1) == K && p.y->dtype() == DType::F32 &&
            p.y->numel() == M * p.w->dim(0) && !overlaps(x, *p.y);
+  // Outputs sharing bytes would race in one launch; one by one, the last projection wins as in a loop.
+  for (std::size_t i = 0; same && i < ps.size(); ++i)
+    for (std::size_t j = i + 1; same && j < ps.size(); ++j) same = !overlaps(*ps[i].y, *ps[j].y);
   const bool decode = M <= small_m_max || (wdt == DType::BF16 && M <= kStreamingMaxRowsBf16);
   const PrefillGemmKernel* k = same && !decode && wdt == DType::BF16 ? bf16_weights_kernel(precision()) : nullptr;
   if (!same || (!decode && !k)) {
